@@ -130,9 +130,6 @@ func forEachCommand(cmds []*cli.Command, fn func(*cli.Command)) {
 	}
 }
 
-// hiddenCommands are not part of the contract: the processes stptunnel starts itself use them.
-func (a *app) hiddenCommands() []*cli.Command { return nil }
-
 // readDocument reads the document from stdin, or starts an empty one when stdin is a terminal or empty.
 func (a *app) readDocument() (*doc.Document, error) {
 	if a.stdin == nil || isTerminal(a.stdin) {

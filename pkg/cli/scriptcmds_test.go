@@ -8,12 +8,24 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// scriptCommands are the custom testscript commands: the AWS emulator, the embedded bore server and the local
-// services scripts talk to. Each starts in the background of the test process, exports its address and is
-// stopped with ts.Defer.
-func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
-	cmds := map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"exits": cmdExits,
+type scriptCmd = func(ts *testscript.TestScript, neg bool, args []string)
+
+// scriptCmdSets collects the custom testscript commands. Each topic registers its own set from an init function
+// in its own scriptcmds_<topic>_test.go: the AWS emulator, the embedded bore server, local services.
+var scriptCmdSets = []map[string]scriptCmd{{"exits": cmdExits}}
+
+func registerScriptCmds(set map[string]scriptCmd) { scriptCmdSets = append(scriptCmdSets, set) }
+
+// scriptCommands merges every registered set; a name registered twice is a mistake caught here.
+func scriptCommands() map[string]scriptCmd {
+	cmds := map[string]scriptCmd{}
+	for _, set := range scriptCmdSets {
+		for name, fn := range set {
+			if _, dup := cmds[name]; dup {
+				panic("testscript command registered twice: " + name)
+			}
+			cmds[name] = fn
+		}
 	}
 	return cmds
 }
