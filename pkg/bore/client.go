@@ -1,0 +1,473 @@
+package bore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+)
+
+// ClientConfig configures a Client. Zero durations take their defaults.
+type ClientConfig struct {
+	// Server is the bore server, host[:port]; the port defaults to DefaultControlPort.
+	Server string
+	// LocalHost and LocalPort are the local service to expose. LocalHost defaults to "localhost".
+	LocalHost string
+	LocalPort int
+	// Port is the public port to ask for; 0 lets the server choose.
+	Port int
+	// Secret authenticates the client; an empty Secret means no authentication unless UseSecret is set.
+	Secret string
+	// UseSecret authenticates even with an empty Secret, like bore's `--secret ""`.
+	UseSecret bool
+
+	// Reconnect makes the client reconnect with backoff when the control connection is lost, asking for the
+	// same public port first. Without it, a lost link ends the client (Wait returns ErrLinkLost).
+	Reconnect bool
+	// HeartbeatTimeout is how long the client waits for any frame from the server before it declares the link
+	// dead (the server sends a heartbeat every 500 ms). Default 5 s.
+	HeartbeatTimeout time.Duration
+	// HandshakeTimeout bounds each connection attempt and each handshake message. Default 3 s, as bore.
+	HandshakeTimeout time.Duration
+	// ReconnectDelay and ReconnectMaxDelay shape the exponential backoff between reconnection attempts.
+	// Defaults 250 ms and 10 s.
+	ReconnectDelay, ReconnectMaxDelay time.Duration
+	// Logger receives the client's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// EventKind says what happened to a client's tunnel.
+type EventKind int
+
+const (
+	// EventUp: the tunnel is up for the first time, at Addr.
+	EventUp EventKind = iota + 1
+	// EventDown: the control connection was lost (Err says why); the client is reconnecting if configured to.
+	EventDown
+	// EventReconnected: the tunnel is up again, at Addr, which differs from the previous one if the server
+	// could not give the same port back.
+	EventReconnected
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventUp:
+		return "up"
+	case EventDown:
+		return "down"
+	case EventReconnected:
+		return "reconnected"
+	}
+	return "EventKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Event is a change of a client's tunnel state.
+type Event struct {
+	Kind EventKind
+	Addr string // public address, for EventUp and EventReconnected
+	Err  error  // cause, for EventDown
+}
+
+const eventBuffer = 32
+
+// Client exposes one local TCP port through a bore server.
+type Client struct {
+	cfg         ClientConfig
+	serverHost  string
+	controlAddr string
+	localAddr   string
+	auth        *authenticator
+	log         *slog.Logger
+	events      chan Event
+
+	mu         sync.Mutex
+	started    bool
+	remotePort uint16
+	publicAddr string
+	cancel     context.CancelFunc
+
+	conns sync.WaitGroup // connection handlers
+	done  chan struct{}  // closed when everything the client started has ended
+	err   error          // final error, set before done is closed
+}
+
+// NewClient validates cfg and returns a client that does nothing until Start.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Server == "" {
+		return nil, errors.New("bore client: no server address")
+	}
+	if cfg.LocalPort < 1 || cfg.LocalPort > 65535 {
+		return nil, fmt.Errorf("bore client: local port %d out of range 1-65535", cfg.LocalPort)
+	}
+	if cfg.Port < 0 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("bore client: port %d out of range 0-65535", cfg.Port)
+	}
+	if cfg.LocalHost == "" {
+		cfg.LocalHost = "localhost"
+	}
+	setDefault(&cfg.HeartbeatTimeout, 5*time.Second)
+	setDefault(&cfg.HandshakeTimeout, DefaultHandshakeTimeout)
+	setDefault(&cfg.ReconnectDelay, 250*time.Millisecond)
+	setDefault(&cfg.ReconnectMaxDelay, 10*time.Second)
+	host, port, err := splitServer(cfg.Server)
+	if err != nil {
+		return nil, fmt.Errorf("bore client: %w", err)
+	}
+	c := &Client{
+		cfg:         cfg,
+		serverHost:  host,
+		controlAddr: net.JoinHostPort(host, strconv.Itoa(port)),
+		localAddr:   net.JoinHostPort(cfg.LocalHost, strconv.Itoa(cfg.LocalPort)),
+		log:         orDiscard(cfg.Logger),
+		events:      make(chan Event, eventBuffer),
+		done:        make(chan struct{}),
+	}
+	if cfg.Secret != "" || cfg.UseSecret {
+		c.auth = newAuthenticator(cfg.Secret)
+	}
+	return c, nil
+}
+
+// splitServer parses host[:port]; a bare IPv6 address (with or without brackets) is a host.
+func splitServer(s string) (string, int, error) {
+	host, portText, err := net.SplitHostPort(s)
+	if err != nil {
+		return strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"), DefaultControlPort, nil
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("invalid server port in %q", s)
+	}
+	return host, port, nil
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// Start connects to the server and returns once it assigned a public port, or with the first error (the
+// server is unreachable, authentication failed, the server sent an Error). The client then runs until ctx is
+// cancelled, Close is called, or (without Reconnect) the link is lost.
+func (c *Client) Start(ctx context.Context) error {
+	c.mu.Lock()
+	if c.started {
+		c.mu.Unlock()
+		return errors.New("bore client: already started")
+	}
+	c.started = true
+	ctx, c.cancel = context.WithCancel(ctx)
+	c.mu.Unlock()
+
+	conn, r, port, err := c.connect(ctx, uint16(c.cfg.Port))
+	if err != nil {
+		c.cancel()
+		c.finish(err)
+		return err
+	}
+	addr := c.setPort(port)
+	c.log.Info("listening at "+addr, "public", addr, "local", c.localAddr)
+	c.emit(Event{Kind: EventUp, Addr: addr})
+	go func() {
+		err := c.run(ctx, conn, r)
+		c.cancel()
+		c.conns.Wait()
+		c.finish(err)
+	}()
+	return nil
+}
+
+func (c *Client) finish(err error) {
+	c.err = err
+	close(c.events)
+	close(c.done)
+}
+
+// PublicAddr returns the current public address, "server-host:remote-port", or "" before Start succeeded.
+func (c *Client) PublicAddr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.publicAddr
+}
+
+// RemotePort returns the current public port, 0 before Start succeeded.
+func (c *Client) RemotePort() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return int(c.remotePort)
+}
+
+func (c *Client) setPort(port uint16) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.remotePort = port
+	c.publicAddr = net.JoinHostPort(c.serverHost, strconv.Itoa(int(port)))
+	return c.publicAddr
+}
+
+// Events returns the tunnel's state changes. The channel is buffered; when the consumer falls behind, the
+// oldest events are dropped, never the client's progress. It is closed once the client has ended.
+func (c *Client) Events() <-chan Event { return c.events }
+
+func (c *Client) emit(e Event) {
+	for {
+		select {
+		case c.events <- e:
+			return
+		default:
+		}
+		select { // full: drop the oldest so the latest state is always there
+		case <-c.events:
+		default:
+		}
+	}
+}
+
+// Wait blocks until the client has ended and returns why: nil after Close or cancellation, the Start error,
+// or the error that ended it (ErrLinkLost without Reconnect, an authentication error on reconnection).
+func (c *Client) Wait() error {
+	c.mu.Lock()
+	started := c.started
+	c.mu.Unlock()
+	if !started {
+		return errors.New("bore client: not started")
+	}
+	<-c.done
+	return c.err
+}
+
+// Close stops the client and every connection it relays, and returns once all its goroutines have ended.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	started, cancel := c.started, c.cancel
+	c.started = true // a Close before Start makes Start fail
+	c.mu.Unlock()
+	if !started {
+		c.finish(nil)
+		return nil
+	}
+	if cancel != nil {
+		cancel()
+	}
+	<-c.done
+	return nil
+}
+
+// run serves control connections until ctx ends or the link is lost for good.
+func (c *Client) run(ctx context.Context, conn *net.TCPConn, r *frameReader) error {
+	for {
+		err := c.serveControl(ctx, conn, r)
+		if ctx.Err() != nil {
+			return nil
+		}
+		err = fmt.Errorf("%w: %w", ErrLinkLost, err)
+		c.log.Warn("tunnel down", "public", c.PublicAddr(), "err", err)
+		c.emit(Event{Kind: EventDown, Err: err})
+		if !c.cfg.Reconnect {
+			return err
+		}
+		conn, r, err = c.reconnect(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// reconnect re-establishes the tunnel with backoff, asking for the current port first and for any port when
+// that one is taken. Authentication failures are final.
+func (c *Client) reconnect(ctx context.Context) (*net.TCPConn, *frameReader, error) {
+	previous := c.PublicAddr()
+	want := uint16(c.RemotePort())
+	backoff := retry.WithCappedDuration(c.cfg.ReconnectMaxDelay,
+		retry.WithJitterPercent(20, retry.NewExponential(c.cfg.ReconnectDelay)))
+	type link struct {
+		conn *net.TCPConn
+		r    *frameReader
+	}
+	l, err := retry.DoValue(ctx, backoff, func(ctx context.Context) (link, error) {
+		conn, r, port, err := c.connect(ctx, want)
+		if errors.Is(err, ErrPortUnavailable) && want != 0 {
+			c.log.Info("previous public port unavailable, asking for any port", "port", want, "err", err)
+			conn, r, port, err = c.connect(ctx, 0)
+		}
+		switch {
+		case err == nil:
+			addr := c.setPort(port)
+			c.log.Info("tunnel reconnected, listening at "+addr, "public", addr, "previous", previous)
+			c.emit(Event{Kind: EventReconnected, Addr: addr})
+			return link{conn, r}, nil
+		case errors.Is(err, ErrAuth) || ctx.Err() != nil:
+			return link{}, err
+		default:
+			c.log.Warn("reconnecting", "server", c.controlAddr, "err", err)
+			return link{}, retry.RetryableError(err)
+		}
+	})
+	return l.conn, l.r, err
+}
+
+// connect dials the control port, authenticates, and asks for port.
+func (c *Client) connect(ctx context.Context, port uint16) (*net.TCPConn, *frameReader, uint16, error) {
+	conn, r, err := c.dialServer(ctx)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	remote, err := c.hello(conn, r, port)
+	if !stop() {
+		err = ctx.Err()
+	}
+	if err != nil {
+		conn.Close()
+		return nil, nil, 0, err
+	}
+	return conn, r, remote, nil
+}
+
+func (c *Client) hello(conn *net.TCPConn, r *frameReader, port uint16) (uint16, error) {
+	if err := writeMessage(conn, message{kind: kindHello, port: port}); err != nil {
+		return 0, fmt.Errorf("sending hello: %w", err)
+	}
+	conn.SetReadDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
+	m, err := r.readMessage(serverKinds)
+	if err != nil {
+		return 0, fmt.Errorf("waiting for the server's hello: %w", handshakeError(err))
+	}
+	conn.SetReadDeadline(time.Time{})
+	switch m.kind {
+	case kindHello:
+		return m.port, nil
+	case kindError:
+		return 0, &ServerError{Message: m.text}
+	case kindChallenge:
+		return 0, fmt.Errorf("%w (%s)", ErrSecretRequired, errTextMissingSecretCli)
+	}
+	return 0, fmt.Errorf("%w: unexpected initial non-hello message %s", ErrProtocol, m)
+}
+
+// dialServer opens a connection to the control port and answers the server's challenge if we have a secret.
+func (c *Client) dialServer(ctx context.Context) (*net.TCPConn, *frameReader, error) {
+	d := net.Dialer{Timeout: c.cfg.HandshakeTimeout}
+	nc, err := d.DialContext(ctx, "tcp", c.controlAddr)
+	if err != nil {
+		return nil, nil, &DialError{Addr: c.controlAddr, Err: err}
+	}
+	conn := nc.(*net.TCPConn)
+	r := newFrameReader(conn)
+	if c.auth == nil {
+		return conn, r, nil
+	}
+	conn.SetReadDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
+	m, err := r.readMessage(serverKinds)
+	conn.SetReadDeadline(time.Time{})
+	switch {
+	case err != nil:
+		err = fmt.Errorf("%w (waiting for the challenge: %w)", ErrSecretNotRequired, handshakeError(err))
+	case m.kind == kindError:
+		err = &ServerError{Message: m.text}
+	case m.kind != kindChallenge:
+		err = fmt.Errorf("%w (got %s)", ErrSecretNotRequired, m)
+	default:
+		err = writeMessage(conn, message{kind: kindAuthenticate, text: c.auth.answer(m.id)})
+	}
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, r, nil
+}
+
+func handshakeError(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w: timed out waiting for initial message", ErrProtocol)
+	}
+	return err
+}
+
+// serveControl reads the control connection until it fails, starting a relay for each Connection.
+func (c *Client) serveControl(ctx context.Context, conn *net.TCPConn, r *frameReader) error {
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	for {
+		conn.SetReadDeadline(time.Now().Add(c.cfg.HeartbeatTimeout))
+		m, err := r.readMessage(serverKinds)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("no frame from the server for %v", c.cfg.HeartbeatTimeout)
+			}
+			return err
+		}
+		switch m.kind {
+		case kindHeartbeat:
+		case kindConnection:
+			id := m.id
+			c.conns.Go(func() { c.handleConnection(ctx, id) })
+		case kindError:
+			c.log.Error("server error", "message", m.text)
+		default:
+			c.log.Warn("unexpected message", "message", m.String())
+		}
+	}
+}
+
+// handleConnection accepts visitor id on a new server connection and relays it to the local service. The
+// local service is dialled while the server connection is being set up: both are needed, and the set-up
+// latency is what a visitor waits for.
+func (c *Client) handleConnection(ctx context.Context, id uuid) {
+	type dialed struct {
+		conn *net.TCPConn
+		err  error
+	}
+	local := make(chan dialed, 1)
+	go func() {
+		d := net.Dialer{Timeout: c.cfg.HandshakeTimeout}
+		nc, err := d.DialContext(ctx, "tcp", c.localAddr)
+		if err != nil {
+			local <- dialed{err: &DialError{Addr: c.localAddr, Err: err}}
+			return
+		}
+		local <- dialed{conn: nc.(*net.TCPConn)}
+	}()
+	remote, r, err := c.dialServer(ctx)
+	if err == nil {
+		err = writeMessage(remote, message{kind: kindAccept, id: id})
+		if err != nil {
+			remote.Close()
+		}
+	}
+	l := <-local
+	if err != nil || l.err != nil {
+		if remote != nil {
+			remote.Close()
+		}
+		if l.conn != nil {
+			l.conn.Close()
+		}
+		c.log.Warn("connection failed", "id", id.String(), "err", errors.Join(err, l.err))
+		return
+	}
+	c.log.Debug("connection open", "id", id.String(), "local", c.localAddr)
+	res := relay(ctx, remote, l.conn, r.buffered())
+	c.log.Info("connection closed", "id", id.String(), "bytes_in", res.AToB, "bytes_out", res.BToA, "err", res.Err)
+}

@@ -1,0 +1,147 @@
+package bore
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// startServer starts a server on a random loopback control port, closed at the end of the test.
+func startServer(t testing.TB, cfg ServerConfig) *Server {
+	t.Helper()
+	if cfg.BindAddr == "" {
+		cfg.BindAddr = "127.0.0.1"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	s, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// clientConfig points a client at server and local with test-sized timeouts.
+func clientConfig(t testing.TB, s *Server, localPort int, secret string) ClientConfig {
+	return ClientConfig{
+		Server:           s.Addr().String(),
+		LocalHost:        "127.0.0.1",
+		LocalPort:        localPort,
+		Secret:           secret,
+		HandshakeTimeout: time.Second,
+		HeartbeatTimeout: 2 * time.Second,
+		ReconnectDelay:   10 * time.Millisecond,
+		Logger:           testLogger(t),
+	}
+}
+
+// startClient starts a client, closed at the end of the test.
+func startClient(t testing.TB, cfg ClientConfig) *Client {
+	t.Helper()
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// listenLocal opens a loopback listener closed at the end of the test.
+func listenLocal(t testing.TB) *net.TCPListener {
+	t.Helper()
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func portOf(a net.Addr) int { return a.(*net.TCPAddr).Port }
+
+// startEcho runs an echo service on loopback until the end of the test and returns its port.
+func startEcho(t testing.TB) int {
+	t.Helper()
+	l := listenLocal(t)
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	wg.Go(func() {
+		for {
+			c, err := l.AcceptTCP()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				io.Copy(c, c)
+				c.CloseWrite()
+			})
+		}
+	})
+	t.Cleanup(func() { l.Close() }) // before wg.Wait: cleanups run last-registered first
+	return portOf(l.Addr())
+}
+
+// publicLoopback returns the loopback address of a client's public port.
+func publicLoopback(c *Client) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.RemotePort()))
+}
+
+func dial(t testing.TB, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c.(*net.TCPConn)
+}
+
+// eventually waits for cond, checking on each tick, and fails the test after timeout.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// nextEvent returns the client's next event or fails after a timeout.
+func nextEvent(t testing.TB, c *Client) Event {
+	t.Helper()
+	select {
+	case e, ok := <-c.Events():
+		if !ok {
+			t.Fatal("events channel closed")
+		}
+		return e
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event")
+	}
+	return Event{}
+}

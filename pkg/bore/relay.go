@@ -1,0 +1,76 @@
+package bore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+)
+
+// relayResult is what one relayed connection carried.
+type relayResult struct {
+	AToB, BToA int64 // bytes copied from a to b and from b to a
+	Err        error // the first real error, nil when both directions ended with EOF
+}
+
+// relay copies a → b and b → a concurrently until both directions end, then closes both connections.
+// aBuffered holds bytes already read from a (by a frame reader) and is written to b before the rest of a.
+//
+// When one side ends its output (EOF), relay half-closes the other side's write direction and lets the other
+// direction keep flowing. When a copy fails, or ctx is cancelled, both connections are closed at once. Both ends
+// are *net.TCPConn so io.Copy uses splice(2) on Linux.
+func relay(ctx context.Context, a, b *net.TCPConn, aBuffered []byte) relayResult {
+	var (
+		res     relayResult
+		errOnce sync.Once
+		wg      sync.WaitGroup
+	)
+	closeBoth := func() {
+		a.Close()
+		b.Close()
+	}
+	fail := func(err error) {
+		if err == nil {
+			return
+		}
+		errOnce.Do(func() {
+			if !errors.Is(err, net.ErrClosed) || ctx.Err() == nil {
+				res.Err = err
+			}
+		})
+		closeBoth()
+	}
+	stop := context.AfterFunc(ctx, closeBoth)
+	defer stop()
+
+	wg.Go(func() {
+		if len(aBuffered) > 0 {
+			n, err := b.Write(aBuffered)
+			res.AToB += int64(n)
+			if err != nil {
+				fail(err)
+				return
+			}
+		}
+		n, err := io.Copy(b, a)
+		res.AToB += n
+		if err != nil {
+			fail(err)
+			return
+		}
+		fail(b.CloseWrite())
+	})
+	wg.Go(func() {
+		n, err := io.Copy(a, b)
+		res.BToA = n
+		if err != nil {
+			fail(err)
+			return
+		}
+		fail(a.CloseWrite())
+	})
+	wg.Wait()
+	closeBoth()
+	return res
+}
