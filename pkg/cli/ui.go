@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	// connstr TEMP
+	"github.com/stptunnel/stptunnel/pkg/connstr"
 )
 
 // ui writes the human side of stptunnel: progress and messages on stderr, in the seed's style
@@ -40,17 +40,20 @@ func (u *ui) addSecret(values ...string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, v := range values {
-		if len(v) < 3 { // masking one- or two-character values would mangle every message
-			continue
-		}
-		u.secrets = append(u.secrets, v)
 		u.gh.mask(v)
+		// A multi-line value is masked line by line, as the runner does.
+		for _, line := range strings.Split(v, "\n") {
+			if len(line) < 3 { // masking one- or two-character values would mangle every message
+				continue
+			}
+			u.secrets = append(u.secrets, line)
+		}
 	}
 }
 
 // redact removes passwords and registered secrets from s.
 func (u *ui) redact(s string) string {
-	// s = connstr.Redact(s) TEMP
+	s = connstr.Redact(s)
 	for _, v := range u.secrets {
 		s = strings.ReplaceAll(s, v, "****")
 	}
