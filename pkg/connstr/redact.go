@@ -40,15 +40,18 @@ func isSecretKey(key string) bool {
 
 // appendURLPasswords adds the password of every "scheme://user:pass@" in s.
 func appendURLPasswords(s string, hide []span) []span {
+	end := 0 // end of the current token: found once for all its URLs
 	for i := 0; ; {
 		k := strings.Index(s[i:], "://")
 		if k < 0 {
 			return hide
 		}
 		start := i + k + 3
-		end := start
-		for end < len(s) && !isTokenEnd(s[end]) {
-			end++
+		if end < start {
+			end = start
+			for end < len(s) && !isTokenEnd(s[end]) {
+				end++
+			}
 		}
 		i = start
 		if ui := urlUserinfoEnd(s[start:end]); ui > 0 {

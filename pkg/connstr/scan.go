@@ -96,11 +96,21 @@ func isHostChar(c byte) bool { return isAlnum(c) || c == '.' || c == '-' || c ==
 // isAuthorityEnd reports whether c ends a URL authority, also where the URL
 // is embedded in a larger text (JSON, a log line, a JDBC ";key=value" tail).
 func isAuthorityEnd(c byte) bool {
-	return strings.IndexByte("/?#;\"'<>`\\{}|^() \t\r\n", c) >= 0
+	switch c {
+	case '/', '?', '#', ';', '\'', '\\', '{', '}', '|', '^', '(', ')':
+		return true
+	}
+	return isTokenEnd(c)
 }
 
 // isTokenEnd reports whether c ends a connection string embedded in text.
-func isTokenEnd(c byte) bool { return strings.IndexByte(" \t\r\n\"<>`", c) >= 0 }
+func isTokenEnd(c byte) bool {
+	switch c {
+	case ' ', '\t', '\r', '\n', '"', '<', '>', '`':
+		return true
+	}
+	return false
+}
 
 // urlAt locates the URL whose "://" is at v[sep:]. ok is false when no
 // scheme precedes it. The scheme is returned lower-cased; for JDBC's
