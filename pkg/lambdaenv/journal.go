@@ -110,7 +110,7 @@ func OpenJournal(dir string) (*Journal, error) {
 // Path is the journal file's path.
 func (j *Journal) Path() string { return j.path }
 
-// Entries returns a copy of every entry, in the order they were first journalled.
+// Entries returns a copy of every entry, sorted by function name, so that concurrent patches journal in a stable order.
 func (j *Journal) Entries() []Entry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -140,6 +140,7 @@ func (j *Journal) Put(e Entry) error {
 		j.entries[i] = e
 	} else {
 		j.entries = append(j.entries, e)
+		slices.SortStableFunc(j.entries, func(a, b Entry) int { return strings.Compare(a.Function, b.Function) })
 	}
 	return j.write()
 }

@@ -12,6 +12,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/sethvargo/go-retry"
 )
 
@@ -203,18 +204,17 @@ func retryable(err error) error {
 func transient(err error) bool {
 	var (
 		throttled *types.TooManyRequestsException
-		resp      *awshttp.ResponseError
+		sendErr   *smithyhttp.RequestSendError
 		netErr    net.Error
+		resp      *awshttp.ResponseError
 	)
 	switch {
-	case errors.As(err, &throttled):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	case errors.As(err, &throttled), errors.As(err, &sendErr), errors.As(err, &netErr):
 		return true
 	case errors.As(err, &resp):
 		return resp.HTTPStatusCode() >= 500 || resp.HTTPStatusCode() == 429
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return false
-	case errors.As(err, &netErr):
-		return true
 	}
 	return false
 }

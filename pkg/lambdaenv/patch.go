@@ -49,8 +49,8 @@ type EventKind string
 
 // Event kinds.
 const (
-	EventPatched  EventKind = "patched"  // a function's new variables were written (and are live, with Wait)
-	EventPlanned  EventKind = "planned"  // dry run: what would be written
+	EventPatched  EventKind = "patched" // a function's new variables were written (and are live, with Wait)
+	EventPlanned  EventKind = "planned" // dry run: what would be written
 	EventUpToDate EventKind = "up-to-date"
 	EventSkipped  EventKind = "skipped" // Reason, Err say why; nothing was written
 	EventRetry    EventKind = "retry"   // a transient error or a race; the work goes on
@@ -298,10 +298,12 @@ func (p *Patcher) concurrency() int {
 	return DefaultConcurrency
 }
 
-func (p *Patcher) retryBase() time.Duration    { return orDuration(p.RetryBase, DefaultRetryBase) }
-func (p *Patcher) retryMax() time.Duration     { return orDuration(p.RetryMax, DefaultRetryMax) }
-func (p *Patcher) pollInterval() time.Duration { return orDuration(p.PollInterval, DefaultPollInterval) }
-func (p *Patcher) waitTimeout() time.Duration  { return orDuration(p.WaitTimeout, DefaultWaitTimeout) }
+func (p *Patcher) retryBase() time.Duration { return orDuration(p.RetryBase, DefaultRetryBase) }
+func (p *Patcher) retryMax() time.Duration  { return orDuration(p.RetryMax, DefaultRetryMax) }
+func (p *Patcher) pollInterval() time.Duration {
+	return orDuration(p.PollInterval, DefaultPollInterval)
+}
+func (p *Patcher) waitTimeout() time.Duration { return orDuration(p.WaitTimeout, DefaultWaitTimeout) }
 
 func (p *Patcher) maxAttempts() int {
 	if p.MaxAttempts > 0 {
