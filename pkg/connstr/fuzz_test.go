@@ -201,7 +201,7 @@ func FuzzRedact(f *testing.F) {
 			{"libpq", func(p string) string { return "host=" + host + " password='" + p + "' dbname=x" }, quoted, true},
 			{"query", func(p string) string { return "jdbc:postgresql://" + host + "/db?user=u&password=" + p + "&ssl=true" },
 				url.QueryEscape(pass), true},
-			{"json", func(p string) string { return `{"password":` + p + `}` }, string(jsonPass), true},
+			{"json", func(p string) string { return `{"password":"` + p + `"}` }, string(jsonPass[1 : len(jsonPass)-1]), true},
 			{"mysql", func(p string) string { return mysqlUser + ":" + p + "@tcp(" + host + ")/db" }, pass,
 				!strings.ContainsAny(pass, " \t\r\n\"<>`")},
 			{"env", func(p string) string { return "PGPASSWORD=" + p }, pass, !strings.ContainsAny(pass, " \t\r\n;'\"")},

@@ -28,7 +28,11 @@ func (e *Unsupported) Error() string { return "cannot go through a tunnel: " + e
 
 // Find returns every local address in value (see IsLocalHost), in the order
 // they appear. defaultPort is the port of an entry without one whose syntax
-// implies none (a key=value DSN, a URL of an unknown scheme).
+// implies none (a key=value DSN, a URL of an unknown scheme, an http(s)
+// DynamoDB endpoint); known URL schemes and tcp(...) use their own default.
+// A bare host without a port ("localhost" alone) is not an entry: it cannot
+// be told from a word, and a Stacktape _HOST/_PORT pair is the caller's to
+// rewrite (public.Host into _HOST, public.Port into _PORT).
 func Find(value string, defaultPort int) []Match {
 	var found []Match
 	for _, e := range scan(value, defaultPort).entries {
