@@ -1,0 +1,233 @@
+package tunnel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/stptunnel/stptunnel/pkg/doc"
+)
+
+// StateFile is the record of a detached session, in the state directory.
+const StateFile = "tunnels.json"
+
+// State is what StateFile records: the process holding the tunnels, and the tunnels.
+type State struct {
+	PID     int          `json:"pid"`
+	Started time.Time    `json:"started"`
+	Tunnels []doc.Tunnel `json:"tunnels"`
+}
+
+// ErrNoSession: no detached session is recorded in the state directory.
+var ErrNoSession = errors.New("no detached tunnel session")
+
+// ReadState reads the record of the detached session in dir; ErrNoSession when there is none.
+func ReadState(dir string) (*State, error) {
+	path := filepath.Join(dir, StateFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNoSession
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return &st, nil
+}
+
+// WriteState records st in dir, atomically and readable by its owner only.
+func WriteState(dir string, st State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, StateFile)
+	if err := doc.WriteFileAtomic(path, append(b, '\n')); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// RemoveState removes the record in dir if it still names pid (any record when pid is 0).
+func RemoveState(dir string, pid int) error {
+	if pid != 0 {
+		st, err := ReadState(dir)
+		if err != nil || st.PID != pid {
+			return nil
+		}
+	}
+	err := os.Remove(filepath.Join(dir, StateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// Alive reports whether the process holding a detached session is running.
+func (st *State) Alive() bool { return processAlive(st.PID) }
+
+// Stop ends the detached session's process: SIGTERM, then SIGKILL once grace has passed (Windows: kill). It
+// returns once the process is gone and removes the record.
+func Stop(ctx context.Context, dir string, st *State, grace time.Duration) error {
+	if processAlive(st.PID) {
+		if err := terminate(st.PID, false); err != nil {
+			return fmt.Errorf("stopping process %d: %w", st.PID, err)
+		}
+		if !waitGone(ctx, st.PID, grace) {
+			if err := terminate(st.PID, true); err != nil {
+				return fmt.Errorf("killing process %d: %w", st.PID, err)
+			}
+			if !waitGone(ctx, st.PID, grace) {
+				return fmt.Errorf("process %d is still running after SIGKILL", st.PID)
+			}
+		}
+	}
+	return RemoveState(dir, 0)
+}
+
+// waitGone polls until pid has exited: it is not our child, so there is nothing to wait on.
+func waitGone(ctx context.Context, pid int, limit time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for processAlive(pid) {
+		select {
+		case <-ctx.Done():
+			return !processAlive(pid)
+		case <-tick.C:
+		}
+	}
+	return true
+}
+
+// Probe reports whether a public address accepts connections. Through a bore server this opens (and at once
+// closes) one connection to the local service.
+func Probe(ctx context.Context, addr string, timeout time.Duration) error {
+	return CheckLocal(ctx, addr, timeout)
+}
+
+// handoff is what Detach sends the holder on its stdin.
+type handoff struct {
+	Specs []Spec `json:"specs"`
+}
+
+// ready is what the holder answers on its stdout once the tunnels are up, or why they are not.
+type ready struct {
+	Tunnels []doc.Tunnel `json:"tunnels,omitempty"`
+	PID     int          `json:"pid,omitempty"`
+	Error   string       `json:"error,omitempty"`
+}
+
+// Detach starts cmd, a process running Hold (the same binary, through a hidden command), in a session of its
+// own so it survives this one; it hands it specs on its stdin (so secrets never appear on a command line) and
+// returns the tunnels once the holder reports them all up and recorded. When it does not, the holder is gone
+// and the error says why. cmd's Stderr is the caller's (a log file: the holder outlives every terminal).
+func Detach(ctx context.Context, cmd *exec.Cmd, specs []Spec) ([]doc.Tunnel, error) {
+	detach(cmd)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the background process: %w", err)
+	}
+	abort := func(err error) ([]doc.Tunnel, error) {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
+	}
+	if err := json.NewEncoder(stdin).Encode(handoff{Specs: specs}); err != nil {
+		return abort(fmt.Errorf("handing the tunnels to the background process: %w", err))
+	}
+	stdin.Close()
+	answer := make(chan ready, 1)
+	go func() {
+		var r ready
+		if err := json.NewDecoder(stdout).Decode(&r); err != nil {
+			r.Error = "the background process ended before the tunnels were up"
+		}
+		answer <- r
+	}()
+	select {
+	case <-ctx.Done():
+		return abort(ctx.Err())
+	case r := <-answer:
+		if r.Error != "" {
+			cmd.Wait()
+			return nil, errors.New(r.Error)
+		}
+		stdout.Close()
+		cmd.Process.Release()
+		return r.Tunnels, nil
+	}
+}
+
+// Hold is the detached side of Detach: it reads the specs from in, opens the tunnels, records the session in
+// dir, reports on out (then closes it), and holds the tunnels until ctx ends or the record is removed or taken
+// over by another session. report receives the tunnels' events. The record is removed when Hold returns.
+func Hold(ctx context.Context, in io.Reader, out io.WriteCloser, dir string, opts Options, report func(Event)) error {
+	answer := func(r ready) error {
+		defer out.Close()
+		return json.NewEncoder(out).Encode(r)
+	}
+	var h handoff
+	if err := json.NewDecoder(in).Decode(&h); err != nil {
+		err = fmt.Errorf("reading the tunnels to hold: %w", err)
+		answer(ready{Error: err.Error()})
+		return err
+	}
+	s, err := Open(ctx, h.Specs, opts)
+	if err != nil {
+		answer(ready{Error: err.Error()})
+		return err
+	}
+	defer s.Close()
+	pid := os.Getpid()
+	st := State{PID: pid, Started: time.Now().UTC().Truncate(time.Second), Tunnels: s.Tunnels()}
+	if err := WriteState(dir, st); err != nil {
+		answer(ready{Error: err.Error()})
+		return err
+	}
+	defer RemoveState(dir, pid)
+	if err := answer(ready{Tunnels: st.Tunnels, PID: pid}); err != nil {
+		return fmt.Errorf("reporting to the parent: %w", err)
+	}
+	watch := time.NewTicker(2 * time.Second)
+	defer watch.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-s.Events():
+			if report != nil {
+				report(ev)
+			}
+			if ev.Kind == Moved {
+				st.Tunnels = s.Tunnels()
+				if err := WriteState(dir, st); err != nil && opts.Logger != nil {
+					opts.Logger.Error("recording the new public address", "resource", ev.Resource, "err", err)
+				}
+			}
+		case <-watch.C:
+			// Without its record nobody can find this process to close it: end rather than linger.
+			if cur, err := ReadState(dir); errors.Is(err, ErrNoSession) || (err == nil && cur.PID != pid) {
+				return nil
+			}
+		}
+	}
+}
