@@ -145,3 +145,8 @@ func nextEvent(t testing.TB, c *Client) Event {
 	}
 	return Event{}
 }
+
+var (
+	discardLogger = slog.New(slog.DiscardHandler)
+	noDeadline    time.Time
+)

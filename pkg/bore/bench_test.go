@@ -1,0 +1,179 @@
+package bore
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestManyConcurrentConnections relays 1000 connections at once (200 under the race detector), each with its
+// own payload echoed back in full.
+func TestManyConcurrentConnections(t *testing.T) {
+	n := 1000
+	if raceEnabled {
+		n = 200
+	}
+	if testing.Short() {
+		n = 100
+	}
+	s := startServer(t, ServerConfig{Logger: discardLogger})
+	cfg := clientConfig(t, s, startEcho(t), "")
+	cfg.HandshakeTimeout = 0 // bore's 3 s: a thousand set-ups at once on two cores
+	cfg.Logger = discardLogger
+	c := startClient(t, cfg)
+	public := publicLoopback(c)
+
+	// Every connection is open and relayed before any of them is used, so all n are relayed at the same time.
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	var dialed, done sync.WaitGroup
+	dialed.Add(n)
+	for i := range n {
+		done.Go(func() {
+			conn, err := net.DialTimeout("tcp", public, 10*time.Second)
+			dialed.Done()
+			if err != nil {
+				errs <- fmt.Errorf("conn %d: %w", i, err)
+				return
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(30 * time.Second))
+			<-start
+			payload := bytes.Repeat([]byte(fmt.Sprintf("%06d", i)), 200)
+			if _, err := conn.Write(payload); err != nil {
+				errs <- fmt.Errorf("conn %d: write: %w", i, err)
+				return
+			}
+			conn.(*net.TCPConn).CloseWrite()
+			got, err := io.ReadAll(conn)
+			if err != nil || !bytes.Equal(got, payload) {
+				errs <- fmt.Errorf("conn %d: got %d bytes, %v", i, len(got), err)
+			}
+		})
+	}
+	dialed.Wait()
+	if len(errs) == 0 {
+		eventually(t, fmt.Sprintf("%d connections relayed at once", n), func() bool {
+			return s.Stats().ConnectionsActive == int64(n)
+		})
+	}
+	close(start)
+	done.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	eventually(t, "all connections closed", func() bool { return s.Stats().ConnectionsActive == 0 })
+	if st := s.Stats(); st.ConnectionsForwarded != int64(n) || st.BytesFromVisitors != int64(n*1200) || st.BytesToVisitors != int64(n*1200) {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// benchTargets returns the address of a loopback service started by serve, directly and through a tunnel.
+func benchTargets(b *testing.B, serve func(*net.TCPConn)) map[string]string {
+	l := listenLocal(b)
+	var wg sync.WaitGroup
+	b.Cleanup(wg.Wait)
+	wg.Go(func() {
+		for {
+			conn, err := l.AcceptTCP()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer conn.Close()
+				serve(conn)
+			})
+		}
+	})
+	b.Cleanup(func() { l.Close() })
+	s := startServer(b, ServerConfig{Logger: discardLogger})
+	cfg := clientConfig(b, s, portOf(l.Addr()), "")
+	cfg.Logger = discardLogger
+	c := startClient(b, cfg)
+	return map[string]string{"Direct": l.Addr().String(), "Tunnel": publicLoopback(c)}
+}
+
+func echo(conn *net.TCPConn) { io.Copy(conn, conn) }
+
+// sink reads everything in large reads, then answers one byte.
+func sink(conn *net.TCPConn) {
+	buf := make([]byte, 256<<10)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			break
+		}
+	}
+	conn.Write([]byte{1})
+}
+
+// BenchmarkBulk sends 64 KiB writes one way; MB/s is the throughput.
+func BenchmarkBulk(b *testing.B) {
+	targets := benchTargets(b, sink)
+	for _, name := range []string{"Direct", "Tunnel"} {
+		b.Run(name, func(b *testing.B) {
+			chunk := make([]byte, 64<<10)
+			b.SetBytes(int64(len(chunk)))
+			conn := dial(b, targets[name])
+			conn.SetDeadline(noDeadline)
+			b.ResetTimer()
+			for range b.N {
+				if _, err := conn.Write(chunk); err != nil {
+					b.Fatal(err)
+				}
+			}
+			conn.CloseWrite()
+			if _, err := io.ReadFull(conn, chunk[:1]); err != nil { // all of it arrived
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// BenchmarkRoundTrip sends one byte and waits for its echo.
+func BenchmarkRoundTrip(b *testing.B) {
+	targets := benchTargets(b, echo)
+	for _, name := range []string{"Direct", "Tunnel"} {
+		b.Run(name, func(b *testing.B) {
+			conn := dial(b, targets[name])
+			conn.SetDeadline(noDeadline)
+			buf := []byte{0}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := conn.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(conn, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSetup connects and completes a first one-byte round trip.
+func BenchmarkSetup(b *testing.B) {
+	targets := benchTargets(b, echo)
+	for _, name := range []string{"Direct", "Tunnel"} {
+		b.Run(name, func(b *testing.B) {
+			buf := []byte{0}
+			for range b.N {
+				conn, err := net.Dial("tcp", targets[name])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := conn.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(conn, buf); err != nil {
+					b.Fatal(err)
+				}
+				conn.Close()
+			}
+		})
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package bore
+
+const raceEnabled = false
