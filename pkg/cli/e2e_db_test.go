@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
 	"github.com/stptunnel/stptunnel/internal/cloudside"
 	"github.com/stptunnel/stptunnel/internal/services"
 	"github.com/stptunnel/stptunnel/pkg/awssim"
@@ -233,7 +236,8 @@ func TestE2EDatabases(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			s := services.StartT(t, kind, services.Options{})
-			e2ePipe(t, bin, s)
+			t.Run("pipe", func(t *testing.T) { e2ePipe(t, bin, s) })
+			t.Run("dev", func(t *testing.T) { e2eDev(t, bin, s) })
 		})
 	}
 }
@@ -409,4 +413,134 @@ func e2eBore(t *testing.T) *bore.Server {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// Variables that turn the test binary into the command `stptunnel dev -- COMMAND` runs (TestE2EInvokeHelper).
+const (
+	e2eInvokeEnv  = "STPTUNNEL_E2E_INVOKE"  // comma-separated function names
+	e2eEnvOutEnv  = "STPTUNNEL_E2E_ENV_OUT" // file receiving the functions' variables during the session, as JSON
+	e2eValueLabel = "row from dev of "
+)
+
+// e2eDev runs the same scenario under `stptunnel dev -- COMMAND`: the command is this test binary invoking the
+// functions through the Lambda API while the session is up; dev exits with its code and restores on the way out.
+func e2eDev(t *testing.T, bin string, s *services.Server) {
+	sc := e2eScenarioFor(t, s)
+	e := &e2eEnv{t: t, bin: bin, stateDir: t.TempDir()}
+	e.sim, e.bore = e2eSim(t), e2eBore(t)
+	cloud := cloudside.Cloud{LocalPorts: []int{s.Port}}
+	args := []string{"dev", "--local", sc.resource.Name + ":" + sc.resource.Type + "=" + sc.resource.URL, "--to", e.bore.Addr().String()}
+	var names []string
+	for _, f := range sc.functions {
+		e.sim.PutFunction(awssim.Function{Name: f.name, Runtime: "provided.al2023", Handler: "bootstrap", Env: f.env})
+		h, _ := cloud.Handler(sc.resource.Type, f.variable)
+		e.sim.RegisterHandler(f.name, h)
+		args = append(args, "--function", f.name)
+		names = append(names, f.name)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	envOut := t.TempDir() + "/env.json"
+	args = append(args, "--", self, "-test.run=^TestE2EInvokeHelper$")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := e.command(ctx, nil, args...)
+	cmd.Env = append(cmd.Env, e2eInvokeEnv+"="+strings.Join(names, ","), e2eEnvOutEnv+"="+envOut)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	if strings.Contains(stderr.String(), "not built yet") {
+		t.Skipf("stptunnel dev is not built yet (issue #9): %s", strings.TrimSpace(stderr.String()))
+	}
+	if err != nil {
+		t.Fatalf("stptunnel dev -- invoke: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	t.Logf("stptunnel dev:\n%s", stderr.String())
+	if forwarded := e.bore.Stats().ConnectionsForwarded; forwarded < int64(len(sc.functions)) {
+		t.Errorf("the bore server forwarded %d connections for %d functions: they did not all go through the tunnel", forwarded, len(sc.functions))
+	}
+
+	data, err := os.ReadFile(envOut)
+	if err != nil {
+		t.Fatalf("the invoking command left no record of the patched variables: %v", err)
+	}
+	var during map[string]map[string]string
+	if err := json.Unmarshal(data, &during); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range sc.functions {
+		env, _ := e.sim.Env(f.name)
+		if got, want := awssim.CompactJSON(env), awssim.CompactJSON(f.env); !bytes.Equal(got, want) {
+			t.Errorf("%s after dev:\n got %s\nwant %s", f.name, got, want)
+		}
+		if bytes.Equal(awssim.CompactJSON(during[f.name]), awssim.CompactJSON(f.env)) {
+			t.Errorf("%s was not patched during the session: %s", f.name, awssim.CompactJSON(during[f.name]))
+		}
+		h, _ := cloud.Handler(sc.resource.Type, f.variable)
+		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+		if out, err := h(ctx, withAWSRegion(during[f.name], e.sim.Region()), nil); err == nil {
+			t.Errorf("%s reached the database through the closed tunnel: %s", f.name, out)
+		}
+		cancel()
+	}
+}
+
+func withAWSRegion(env map[string]string, region string) map[string]string {
+	out := map[string]string{"AWS_REGION": region}
+	for k, v := range env {
+		out[k] = v
+	}
+	return out
+}
+
+// TestE2EInvokeHelper is not a test: it is the command e2eDev gives `stptunnel dev --`. It reads the functions'
+// variables and invokes each through the Lambda API (the emulator named by AWS_ENDPOINT_URL, as stptunnel was
+// given), checks each wrote and read back its row, and exits 0 only if all did.
+func TestE2EInvokeHelper(t *testing.T) {
+	names := os.Getenv(e2eInvokeEnv)
+	if names == "" {
+		return // run as a test, not as dev's command
+	}
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryMaxAttempts(1))
+	if err != nil {
+		e2eHelperExit(err)
+	}
+	client := lambda.NewFromConfig(cfg)
+	during := map[string]map[string]string{}
+	for _, name := range strings.Split(names, ",") {
+		conf, err := client.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: &name})
+		if err != nil {
+			e2eHelperExit(err)
+		}
+		if conf.Environment != nil {
+			during[name] = conf.Environment.Variables
+		}
+		payload, _ := json.Marshal(cloudside.Request{Key: name, Value: e2eValueLabel + name})
+		out, err := client.Invoke(ctx, &lambda.InvokeInput{FunctionName: &name, Payload: payload})
+		if err != nil {
+			e2eHelperExit(err)
+		}
+		if out.FunctionError != nil {
+			e2eHelperExit(fmt.Errorf("%s failed: %s", name, out.Payload))
+		}
+		var resp cloudside.Response
+		if err := json.Unmarshal(out.Payload, &resp); err != nil || resp.Value != e2eValueLabel+name {
+			e2eHelperExit(fmt.Errorf("%s answered %s (%v)", name, out.Payload, err))
+		}
+		fmt.Fprintf(os.Stderr, "invoked %s: %s through %v\n", name, resp.Driver, resp.Dialed)
+	}
+	data, _ := json.Marshal(during)
+	if err := os.WriteFile(os.Getenv(e2eEnvOutEnv), data, 0o600); err != nil {
+		e2eHelperExit(err)
+	}
+	os.Exit(0)
+}
+
+func e2eHelperExit(err error) {
+	fmt.Fprintln(os.Stderr, "invoke helper:", err)
+	os.Exit(1)
 }
