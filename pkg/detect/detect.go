@@ -1,0 +1,215 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/stptunnel/stptunnel/pkg/connstr"
+	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/lambdaenv"
+)
+
+// Skip reasons, as the document spells them.
+const (
+	reasonNotFound    = doc.ReasonNotFound
+	reasonNoAccess    = doc.ReasonNoAccess
+	reasonVPCNoNAT    = doc.ReasonVPCNoNAT
+	reasonTooLarge    = doc.ReasonTooLarge
+	reasonReservedKey = doc.ReasonReservedKey
+)
+
+// Clients are the AWS APIs detect calls.
+type Clients struct {
+	Lambda         LambdaAPI
+	CloudFormation CloudFormationAPI
+	EC2            EC2API
+}
+
+// NewClients builds the clients from an SDK configuration.
+func NewClients(cfg aws.Config) Clients {
+	return Clients{Lambda: lambda.NewFromConfig(cfg), CloudFormation: cloudformation.NewFromConfig(cfg), EC2: ec2.NewFromConfig(cfg)}
+}
+
+// Options are the inputs of one detection.
+type Options struct {
+	Region    string         // named in messages
+	Resources []doc.Resource // validated, names unique
+	Maps      []Map          // validated: each names a resource
+	Scope     Scope
+	VPC       VPCMode // "" is VPCCheck
+	// Public is the longest public address a tunnel could get (the server's host, port 65535): the patched
+	// variables are sized with it to predict Lambda's 4 KB limit before anything is written.
+	Public connstr.HostPort
+}
+
+// Result is what detection found.
+type Result struct {
+	Functions []doc.Function // functions with at least one binding, in the order they were found
+	Skipped   []doc.Skip
+	Scanned   int      // functions examined (in scope and deployed)
+	Warnings  []string // things the user should know that are not skips, e.g. a value a tunnel cannot carry
+}
+
+type run struct {
+	Options
+	lambda LambdaAPI
+	cfn    CloudFormationAPI
+	routes *routeTables
+	result Result
+}
+
+// Run lists the functions in scope, binds their variables to resources and decides the skips.
+func Run(ctx context.Context, clients Clients, opts Options) (*Result, error) {
+	if opts.VPC == "" {
+		opts.VPC = VPCCheck
+	}
+	r := &run{Options: opts, lambda: clients.Lambda, cfn: clients.CloudFormation, routes: newRouteTables(clients.EC2)}
+	fns, err := r.inScope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.result.Scanned = len(fns)
+
+	b := newBinder(opts.Resources, opts.Maps)
+	var bound []candidate
+	for _, f := range fns {
+		if f.envError != nil {
+			r.skip(f.name, reasonNoAccess, fmt.Sprintf(
+				"cannot read its environment variables (%s): grant kms:Decrypt on its key to check it; it is never written",
+				aws.ToString(f.envError.ErrorCode)))
+			continue
+		}
+		if bindings := b.bind(f.env); len(bindings) > 0 {
+			bound = append(bound, candidate{function: f, bindings: bindings})
+		}
+	}
+	reachable, err := r.vpcEgress(ctx, bound)
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range bound {
+		if msg := reachable[i]; msg != "" {
+			r.skip(c.name, reasonVPCNoNAT, msg)
+			continue
+		}
+		if reason, msg := r.limits(c); reason != "" {
+			r.skip(c.name, reason, msg)
+			continue
+		}
+		r.result.Functions = append(r.result.Functions, doc.Function{Name: c.name, ARN: c.arn, Bindings: c.bindings})
+	}
+	return &r.result, nil
+}
+
+// candidate is a function with bindings, not yet cleared of skips.
+type candidate struct {
+	function
+	bindings []doc.Binding
+}
+
+func (r *run) skip(name, reason, message string) {
+	r.result.Skipped = append(r.result.Skipped, doc.Skip{Function: name, Reason: reason, Message: message})
+}
+
+// inScope returns the deployed functions the scope selects.
+func (r *run) inScope(ctx context.Context) ([]function, error) {
+	s := r.Scope
+	if len(s.Functions) > 0 {
+		return r.named(ctx, s.Functions)
+	}
+	var inStack map[string]bool
+	if s.Stack != "" {
+		var err error
+		if inStack, err = r.stackFunctions(ctx, s.Stack); err != nil {
+			return nil, err
+		}
+		if len(inStack) == 0 {
+			return nil, nil // no need to list the region
+		}
+	}
+	return r.list(ctx, func(name string) bool {
+		return strings.HasPrefix(name, s.Prefix) && (inStack == nil || inStack[name])
+	})
+}
+
+// vpcEgress returns, for each candidate, why it cannot reach the tunnel server ("" when it can).
+func (r *run) vpcEgress(ctx context.Context, cs []candidate) ([]string, error) {
+	msgs := make([]string, len(cs))
+	if r.VPC == VPCAllow {
+		return msgs, nil
+	}
+	subnets := map[string]string{}
+	for _, c := range cs {
+		for _, s := range c.subnets {
+			subnets[s] = c.vpcID
+		}
+	}
+	if len(subnets) == 0 {
+		return msgs, nil
+	}
+	var denied error
+	if r.VPC == VPCCheck {
+		if err := r.routes.load(ctx, subnets); err != nil {
+			if !isDenied(err) {
+				return nil, err
+			}
+			denied = err
+		}
+	}
+	for i, c := range cs {
+		if c.vpcID == "" {
+			continue
+		}
+		switch {
+		case r.VPC == VPCSkip:
+			msgs[i] = fmt.Sprintf("runs in VPC %s and --vpc skip was given", c.vpcID)
+		case denied != nil:
+			msgs[i] = fmt.Sprintf("runs in VPC %s and its route tables cannot be read (%s on ec2:DescribeRouteTables): "+
+				"use --vpc allow to patch it anyway if the VPC has a NAT gateway", c.vpcID, errorCode(denied))
+		default:
+			if ok, without := Egress(c.subnets, c.vpcID, r.routes.tables); !ok {
+				msgs[i] = fmt.Sprintf("runs in a VPC without a NAT gateway (no 0.0.0.0/0 route through NAT from %s): "+
+					"it cannot reach the tunnel server (use --vpc allow to patch it anyway)", strings.Join(without, ", "))
+			}
+		}
+	}
+	return msgs, nil
+}
+
+// limits predicts whether Lambda would refuse the patched variables, with the longest public address.
+func (r *run) limits(c candidate) (reason, message string) {
+	targets := map[string]lambdaenv.Target{}
+	for _, res := range r.Resources {
+		targets[res.Name] = lambdaenv.Target{Resource: res, Public: r.Public}
+	}
+	next, changes, err := lambdaenv.Rewrite(c.env, c.bindings, targets)
+	if err != nil {
+		// Not a skip reason: env patch refuses it with the same message; say it now.
+		r.result.Warnings = append(r.result.Warnings, fmt.Sprintf("%s: %v", c.name, err))
+		return "", ""
+	}
+	for _, b := range c.bindings {
+		if !slices.ContainsFunc(changes, func(ch doc.Change) bool { return ch.Env == b.Env }) {
+			r.result.Warnings = append(r.result.Warnings, fmt.Sprintf(
+				"%s: %s does not hold the local address of %s: env patch will leave it as it is", c.name, b.Env, b.Resource))
+		}
+	}
+	var limit *lambdaenv.LimitError
+	if err := lambdaenv.CheckLimits(next); errors.As(err, &limit) {
+		switch limit.Reason {
+		case reasonReservedKey:
+			return reasonReservedKey, fmt.Sprintf("patching it would write %s, a variable Lambda reserves: the update would be refused", limit.Key)
+		default:
+			return reasonTooLarge, fmt.Sprintf("patched, its variables would take up to %d bytes, over Lambda's 4 KB limit", limit.Size)
+		}
+	}
+	return "", ""
+}
