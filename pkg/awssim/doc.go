@@ -26,7 +26,8 @@
 //   - Functions are named by name, partial ARN (ACCOUNT:function:NAME) or full
 //     ARN, optionally with :$LATEST; path labels may be percent-encoded.
 //   - A function with a KMS error returns Environment.Error{ErrorCode, Message}
-//     and no Variables.
+//     and no Variables. Updating it is accepted and counted, so a test can
+//     assert that a client never wrote what it could not read.
 //   - Errors carry the code in X-Amzn-ErrorType and a JSON body
 //     {"Type":"User","message":...} ("Service" for 5xx).
 //
