@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -104,8 +105,11 @@ func (e functionEnv) GetServiceBaseEndpoint(_ context.Context, sdkID string) (st
 func ensureTable(ctx context.Context, db *dynamodb.Client) error {
 	_, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(Table)})
 	var missing *types.ResourceNotFoundException
-	if !errors.As(err, &missing) {
+	if err != nil && !errors.As(err, &missing) {
 		return err
+	}
+	if err == nil {
+		return waitActive(ctx, db) // it may still be CREATING, made by another invocation
 	}
 	_, err = db.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:            aws.String(Table),
@@ -114,8 +118,16 @@ func ensureTable(ctx context.Context, db *dynamodb.Client) error {
 		BillingMode:          types.BillingModePayPerRequest,
 	})
 	var exists *types.ResourceInUseException
-	if errors.As(err, &exists) {
-		return nil
+	if err != nil && !errors.As(err, &exists) {
+		return err
 	}
-	return err
+	return waitActive(ctx, db)
+}
+
+func waitActive(ctx context.Context, db *dynamodb.Client) error {
+	// A new table is CREATING until DynamoDB (even dynalite, a moment later) makes it ACTIVE.
+	waiter := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 200*time.Millisecond
+	})
+	return waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(Table)}, 15*time.Second)
 }
