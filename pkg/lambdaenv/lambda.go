@@ -22,7 +22,7 @@ const (
 	DefaultRetryBase    = 250 * time.Millisecond
 	DefaultRetryMax     = 5 * time.Second
 	DefaultMaxAttempts  = 10
-	DefaultPollInterval = time.Second
+	DefaultPollInterval = 500 * time.Millisecond
 	DefaultWaitTimeout  = 5 * time.Minute
 )
 

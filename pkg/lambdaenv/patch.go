@@ -49,15 +49,17 @@ type EventKind string
 
 // Event kinds.
 const (
-	EventPatched  EventKind = "patched" // a function's new variables were written (and are live, with Wait)
-	EventPlanned  EventKind = "planned" // dry run: what would be written
-	EventUpToDate EventKind = "up-to-date"
-	EventSkipped  EventKind = "skipped" // Reason, Err say why; nothing was written
-	EventRetry    EventKind = "retry"   // a transient error or a race; the work goes on
-	EventRestored EventKind = "restored"
-	EventKept     EventKind = "kept" // Keys changed since the patch were left as they are
-	EventGone     EventKind = "gone"
-	EventFailed   EventKind = "failed"
+	EventPatched  EventKind = "patched"    // a function's new variables were written (and are live, with Wait)
+	EventPlanned  EventKind = "planned"    // dry run: what would be written
+	EventUpToDate EventKind = "up-to-date" // patch: already written by an earlier run; restore: nothing of ours left
+	// EventNothingToPatch: no bound variable holds a local address of its resource (any more): nothing to write.
+	EventNothingToPatch EventKind = "nothing-to-patch"
+	EventSkipped        EventKind = "skipped" // Reason, Err say why; nothing was written
+	EventRetry          EventKind = "retry"   // a transient error or a race; the work goes on
+	EventRestored       EventKind = "restored"
+	EventKept           EventKind = "kept" // Keys changed since the patch were left as they are
+	EventGone           EventKind = "gone"
+	EventFailed         EventKind = "failed"
 )
 
 // Event is one step of a patch or a restore, for progress output. Err and Keys never carry variable values.
@@ -98,7 +100,7 @@ type FunctionError struct {
 	Err      error
 }
 
-func (e *FunctionError) Error() string { return e.Function + ": " + e.Err.Error() }
+func (e *FunctionError) Error() string { return e.Err.Error() } // Err names the function
 func (e *FunctionError) Unwrap() error { return e.Err }
 
 // Patch points the bound variables of every planned function at its targets, up to Concurrency functions at once.
@@ -215,7 +217,7 @@ func (p *Patcher) patchOne(ctx context.Context, plan Plan) (*doc.Patch, *doc.Ski
 		p.emit(Event{Kind: EventPlanned, Function: plan.Function})
 		return patch, nil, nil
 	case noWrite && len(changes) == 0:
-		p.emit(Event{Kind: EventUpToDate, Function: plan.Function})
+		p.emit(Event{Kind: EventNothingToPatch, Function: plan.Function})
 		return nil, nil, nil
 	}
 	entry = appliedEntry(cfg, region, changes) // also when an earlier run already wrote these values

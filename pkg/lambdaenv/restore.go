@@ -50,7 +50,7 @@ func (p *Patcher) Restore(ctx context.Context, entries []Entry, opts RestoreOpti
 			}
 			if p.Journal != nil && !p.DryRun {
 				if err := p.Journal.Remove(e.ARN); err != nil {
-					errs[i] = &FunctionError{Function: e.Function, Err: err}
+					errs[i] = &FunctionError{Function: e.Function, Err: fmt.Errorf("restoring %s: %w", e.Function, err)}
 				}
 			}
 			return nil
