@@ -2,6 +2,7 @@ package lambdaenv
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -513,4 +514,40 @@ func equalRestores(a, b []doc.Restore) bool {
 		}
 	}
 	return true
+}
+
+// A crash leaves a pending entry whose update may or may not have landed, possibly a re-patch whose earlier value
+// is still live: restore finishes all three.
+func TestRestorePendingEntries(t *testing.T) {
+	before := apiFn.Env["STP_POSTGRES_DB_CONNECTION_STRING"]
+	at := func(port string) string { return strings.Replace(before, "localhost:5432", "127.0.0.1:"+port, 1) }
+	cases := []struct{ name, live string }{
+		{"update never landed", before},
+		{"update landed", at("40005")},
+		{"re-patch never landed: the earlier value is live", at("40001")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := maps.Clone(apiFn.Env)
+			env["STP_POSTGRES_DB_CONNECTION_STRING"] = c.live
+			sim := newSim(t, awssim.Function{Name: "api", Env: env})
+			p := newPatcher(t, lambdaClient(sim, nil))
+			entry := Entry{Function: "api", ARN: "arn:aws:lambda:eu-west-1:123456789012:function:api", Region: simRegion,
+				State: doc.PatchPending, Changes: []Change{{
+					Change:     doc.Change{Env: "STP_POSTGRES_DB_CONNECTION_STRING", Existed: true, Before: before, After: at("40005")},
+					Superseded: []string{at("40001")},
+				}}}
+			if err := p.Journal.Put(entry); err != nil {
+				t.Fatal(err)
+			}
+			restores, err := p.Restore(ctxT(t), p.Journal.Entries(), RestoreOptions{})
+			if err != nil || len(restores) != 1 || restores[0].State == doc.RestorePartial {
+				t.Fatalf("restores = %+v, %v", restores, err)
+			}
+			assertEnv(t, sim, "api", apiFn.Env)
+			if p.Journal.Len() != 0 {
+				t.Fatal("journal not cleared")
+			}
+		})
+	}
 }
