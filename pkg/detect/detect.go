@@ -79,15 +79,11 @@ func Run(ctx context.Context, clients Clients, opts Options) (*Result, error) {
 	r.result.Scanned = len(fns)
 
 	b := newBinder(opts.Resources, opts.Maps)
-	var bound []candidate
+	var bound []candidate // in the order found, so that functions and skips keep it
 	for _, f := range fns {
 		if f.envError != nil {
-			r.skip(f.name, reasonNoAccess, fmt.Sprintf(
-				"cannot read its environment variables (%s): grant kms:Decrypt on its key to check it; it is never written",
-				aws.ToString(f.envError.ErrorCode)))
-			continue
-		}
-		if bindings := b.bind(f.env); len(bindings) > 0 {
+			bound = append(bound, candidate{function: f, unreadable: true})
+		} else if bindings := b.bind(f.env); len(bindings) > 0 {
 			bound = append(bound, candidate{function: f, bindings: bindings})
 		}
 	}
@@ -96,6 +92,12 @@ func Run(ctx context.Context, clients Clients, opts Options) (*Result, error) {
 		return nil, err
 	}
 	for i, c := range bound {
+		if c.unreadable {
+			r.skip(c.name, reasonNoAccess, fmt.Sprintf(
+				"cannot read its environment variables (%s): grant kms:Decrypt on its key to check it; it is never written",
+				aws.ToString(c.envError.ErrorCode)))
+			continue
+		}
 		if msg := reachable[i]; msg != "" {
 			r.skip(c.name, reasonVPCNoNAT, msg)
 			continue
@@ -109,10 +111,11 @@ func Run(ctx context.Context, clients Clients, opts Options) (*Result, error) {
 	return &r.result, nil
 }
 
-// candidate is a function with bindings, not yet cleared of skips.
+// candidate is a function with bindings, or whose variables cannot be read, not yet cleared of skips.
 type candidate struct {
 	function
-	bindings []doc.Binding
+	bindings   []doc.Binding
+	unreadable bool
 }
 
 func (r *run) skip(name, reason, message string) {
@@ -148,6 +151,9 @@ func (r *run) vpcEgress(ctx context.Context, cs []candidate) ([]string, error) {
 	}
 	subnets := map[string]string{}
 	for _, c := range cs {
+		if c.unreadable {
+			continue
+		}
 		for _, s := range c.subnets {
 			subnets[s] = c.vpcID
 		}
@@ -165,7 +171,7 @@ func (r *run) vpcEgress(ctx context.Context, cs []candidate) ([]string, error) {
 		}
 	}
 	for i, c := range cs {
-		if c.vpcID == "" {
+		if c.vpcID == "" || c.unreadable {
 			continue
 		}
 		switch {
@@ -176,8 +182,8 @@ func (r *run) vpcEgress(ctx context.Context, cs []candidate) ([]string, error) {
 				"use --vpc allow to patch it anyway if the VPC has a NAT gateway", c.vpcID, errorCode(denied))
 		default:
 			if ok, without := Egress(c.subnets, c.vpcID, r.routes.tables); !ok {
-				msgs[i] = fmt.Sprintf("runs in a VPC without a NAT gateway (no 0.0.0.0/0 route through NAT from %s): "+
-					"it cannot reach the tunnel server (use --vpc allow to patch it anyway)", strings.Join(without, ", "))
+				msgs[i] = fmt.Sprintf("runs in a VPC without a NAT gateway: it cannot reach the tunnel server "+
+					"(use --vpc allow to patch it anyway); no 0.0.0.0/0 route through NAT from %s", strings.Join(without, ", "))
 			}
 		}
 	}
