@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
@@ -58,6 +59,11 @@ type app struct {
 	getenv func(string) string
 	ui     *ui
 	gh     *github
+
+	// awsOverride, when set, replaces the SDK's default configuration chain (demo's embedded emulator).
+	awsOverride *aws.Config
+	// duringSession, when set, runs in place of dev's COMMAND while the session is up (demo's "cloud side").
+	duringSession func(ctx context.Context, d *doc.Document) error
 }
 
 // Main runs stptunnel with args (args[0] is the program name) and returns the exit code.

@@ -13,6 +13,9 @@ import (
 // AWS_ENDPOINT_URL*), with --region and --profile applied on top. region is the document's region, used when
 // neither the flag nor the environment gives one.
 func (a *app) awsConfig(ctx context.Context, c *cli.Context, region string) (aws.Config, error) {
+	if a.awsOverride != nil { // demo: the embedded emulator, whatever the environment says
+		return a.awsOverride.Copy(), nil
+	}
 	var opts []func(*config.LoadOptions) error
 	if r := globalString(c, flagRegion); r != "" {
 		region = r
