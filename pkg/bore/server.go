@@ -499,9 +499,9 @@ func (s *Server) addPending(t *tunnelState, visitor *net.TCPConn) (uuid, bool) {
 	p := &pendingConn{conn: visitor, tunnel: t}
 	p.timer = time.AfterFunc(s.cfg.PendingExpiry, func() {
 		if s.takePending(id) != nil {
-			visitor.Close()
-			s.stats.expired.Add(1)
+			s.stats.expired.Add(1) // counted before the visitor can see the close
 			s.log.Warn("removed stale connection", "id", id.String(), "port", t.port)
+			visitor.Close()
 		}
 	})
 	s.pending[id] = p
