@@ -1,6 +1,21 @@
 package cli
 
-import "github.com/urfave/cli/v2"
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stptunnel/stptunnel/pkg/bore"
+)
 
 // boreCommand is the bore-compatible CLI (bore 0.5 flags and env vars), so one binary is both ends of a tunnel.
 func (a *app) boreCommand() *cli.Command {
@@ -8,8 +23,148 @@ func (a *app) boreCommand() *cli.Command {
 		Name:  "bore",
 		Usage: "bore-compatible client and server (local | server)",
 		Subcommands: []*cli.Command{
-			{Name: "local", Usage: "expose LOCAL_PORT through a bore server", ArgsUsage: "LOCAL_PORT", Action: notBuilt("bore local", 3)},
-			{Name: "server", Usage: "run a bore server", Action: notBuilt("bore server", 3)},
+			{
+				Name:      "local",
+				Usage:     "expose LOCAL_PORT through a bore server",
+				ArgsUsage: "LOCAL_PORT",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: flagLocalHost, Aliases: []string{"l"}, Value: "localhost", Usage: "the local host to expose"},
+					&cli.StringFlag{Name: flagTo, Aliases: []string{"t"}, EnvVars: []string{envBoreSrv}, Usage: "bore server, `HOST[:CONTROL_PORT]`"},
+					&cli.IntFlag{Name: flagPort, Aliases: []string{"p"}, Usage: "public port to ask for (0: any)"},
+					&cli.StringFlag{Name: flagSecret, Aliases: []string{"s"}, EnvVars: []string{envBoreSec}, Usage: "secret for authentication"},
+				},
+				Action: a.boreLocal,
+			},
+			{
+				Name:  "server",
+				Usage: "run a bore server",
+				Flags: []cli.Flag{
+					&cli.IntFlag{Name: flagMinPort, EnvVars: []string{envMinPort}, Value: 1024, Usage: "minimum public port"},
+					&cli.IntFlag{Name: flagMaxPort, EnvVars: []string{envMaxPort}, Value: 65535, Usage: "maximum public port"},
+					&cli.StringFlag{Name: flagSecret, Aliases: []string{"s"}, EnvVars: []string{envBoreSec}, Usage: "secret clients must authenticate with"},
+					&cli.StringFlag{Name: flagBindAddr, Value: "0.0.0.0", Usage: "IP address of the control port"},
+					&cli.StringFlag{Name: flagBindTunnels, Usage: "IP address of the public ports (default: --bind-addr)"},
+					&cli.IntFlag{Name: flagControlPort, Value: bore.DefaultControlPort, Usage: "control port"},
+					&cli.StringSliceFlag{Name: flagAllow, Usage: "only visitors from this `CIDR` reach the public ports (repeatable)"},
+				},
+				Action: a.boreServer,
+			},
 		},
 	}
+}
+
+func (a *app) boreLocal(c *cli.Context) error {
+	if err := parseFlagsAfterArg(c); err != nil {
+		return usageError("%v (see --help)", err)
+	}
+	portText := c.Args().First()
+	if portText == "" {
+		portText = a.getenv(envLocalPort)
+	}
+	localPort, err := strconv.Atoi(portText)
+	if err != nil || localPort < 1 || localPort > 65535 {
+		return usageError("LOCAL_PORT %q: want a port number 1-65535 (argument or %s)", portText, envLocalPort)
+	}
+	if c.String(flagTo) == "" {
+		return usageError("--to HOST is required (or %s)", envBoreSrv)
+	}
+	a.ui.addSecret(c.String(flagSecret))
+	client, err := bore.NewClient(bore.ClientConfig{
+		Server:    c.String(flagTo),
+		LocalHost: c.String(flagLocalHost),
+		LocalPort: localPort,
+		Port:      c.Int(flagPort),
+		Secret:    c.String(flagSecret),
+		Reconnect: true,
+		Logger:    slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)),
+	})
+	if err != nil {
+		return asUsage(err)
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := client.Start(ctx); err != nil {
+		return fmt.Errorf("bore local: %s: %w", c.String(flagTo), err)
+	}
+	defer client.Close()
+	for ev := range client.Events() {
+		switch ev.Kind {
+		case bore.EventUp, bore.EventReconnected:
+			fmt.Fprintf(c.App.Writer, "listening at %s\n", ev.Addr)
+		case bore.EventDown:
+			a.ui.warn("Tunnel down, reconnecting: %v", ev.Err)
+		}
+	}
+	return client.Wait()
+}
+
+// parseFlagsAfterArg applies the flags that follow the first argument: bore accepts
+// `bore local 5432 --to HOST`, while urfave/cli v2 stops parsing flags at the first argument.
+func parseFlagsAfterArg(c *cli.Context) error {
+	if c.NArg() <= 1 {
+		return nil
+	}
+	fs := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	names := map[string][]string{} // every name of a flag, aliases included: each holds its own value
+	for _, f := range c.Command.Flags {
+		if err := f.Apply(fs); err != nil {
+			return err
+		}
+		for _, n := range f.Names() {
+			names[n] = f.Names()
+		}
+	}
+	if err := fs.Parse(c.Args().Tail()); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: bore local takes one LOCAL_PORT", fs.Args())
+	}
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		for _, n := range names[f.Name] {
+			err = errors.Join(err, c.Set(n, f.Value.String()))
+		}
+	})
+	return err
+}
+
+func (a *app) boreServer(c *cli.Context) error {
+	minPort, maxPort := c.Int(flagMinPort), c.Int(flagMaxPort)
+	if minPort < 1 || maxPort > 65535 || minPort > maxPort {
+		return usageError("port range %d-%d is empty or outside 1-65535", minPort, maxPort)
+	}
+	var allow []netip.Prefix
+	for _, s := range c.StringSlice(flagAllow) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return usageError("--allow %q: want a CIDR such as 203.0.113.0/24", s)
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		allow = append(allow, p)
+	}
+	a.ui.addSecret(c.String(flagSecret))
+	s, err := bore.NewServer(bore.ServerConfig{
+		BindAddr:    c.String(flagBindAddr),
+		BindTunnels: c.String(flagBindTunnels),
+		ControlPort: c.Int(flagControlPort),
+		MinPort:     minPort,
+		MaxPort:     maxPort,
+		Secret:      c.String(flagSecret),
+		Allow:       allow,
+		Logger:      slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)),
+	})
+	if err != nil {
+		return asUsage(err)
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	return s.Wait()
 }
