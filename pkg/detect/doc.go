@@ -18,6 +18,18 @@
 // public address the tunnel could get, would be refused by Lambda). Functions without a binding are neither
 // listed nor skipped, except those whose variables cannot be read: nobody can tell whether they use a resource.
 //
-// The route tables of every subnet of every VPC function are read in one batch (DescribeRouteTables filtered by
-// association.subnet-id, then the main tables of the VPCs with subnets left over), one call per page.
+// VPC functions (--vpc check): a function is reachable only when every one of its subnets routes 0.0.0.0/0,
+// active, through a NAT gateway or a NAT instance, in the table associated with the subnet or else the VPC's main
+// table. Every subnet, because Lambda places the function's interfaces in all of them and any invocation may run
+// in any one. An internet gateway alone does not count (Lambda's interfaces have no public IP), and neither do
+// routes whose egress cannot be seen from the table (transit gateway, peering, a bare network interface): those
+// functions are skipped with a hint to use --vpc allow. When ec2:DescribeRouteTables is denied, every bound VPC
+// function is skipped the same way. The route tables of every subnet of every bound VPC function are read in one
+// batch (DescribeRouteTables filtered by association.subnet-id, then the main tables of the VPCs with subnets
+// left over, 200 filter values per call), one call per page.
+//
+// A bound variable whose value a tunnel cannot carry (connstr.Unsupported) is not a skip reason: the function
+// is listed and Result.Warnings says why env patch will refuse it. Neither is a convention or map binding whose
+// value holds no local address (a deployed cloud database): it is listed, with a warning that env patch will
+// leave it as it is.
 package detect
