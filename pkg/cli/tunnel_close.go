@@ -1,12 +1,46 @@
 package cli
 
-import "github.com/urfave/cli/v2"
+import (
+	"errors"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stptunnel/stptunnel/pkg/tunnel"
+)
+
+// closeGrace is how long `tunnel close` waits after SIGTERM before it kills the background process.
+const closeGrace = 5 * time.Second
 
 func (a *app) tunnelCloseCommand() *cli.Command {
 	return &cli.Command{
 		Name:   "close",
 		Usage:  "end the detached session and its tunnels",
 		Flags:  withGlobals(),
-		Action: notBuilt("tunnel close", 7),
+		Action: a.tunnelClose,
 	}
+}
+
+func (a *app) tunnelClose(c *cli.Context) error {
+	dir := stateDir(c)
+	st, err := tunnel.ReadState(dir)
+	if errors.Is(err, tunnel.ErrNoSession) {
+		a.ui.info("No detached tunnel session to close")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !st.Alive() {
+		if err := tunnel.RemoveState(dir, 0); err != nil {
+			return err
+		}
+		a.ui.info("The detached session (process %d) had already ended; its record is removed", st.PID)
+		return nil
+	}
+	if err := tunnel.Stop(c.Context, dir, st, closeGrace); err != nil {
+		return err
+	}
+	a.ui.ok("Tunnels closed (%s, process %d)", plural(len(st.Tunnels), "tunnel"), st.PID)
+	return nil
 }

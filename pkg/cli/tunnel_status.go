@@ -1,12 +1,66 @@
 package cli
 
-import "github.com/urfave/cli/v2"
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/tunnel"
+)
 
 func (a *app) tunnelStatusCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "status",
-		Usage:  "show the tunnels a detached session holds and whether each is alive",
+		Name:  "status",
+		Usage: "show the tunnels a detached session holds and whether each is alive",
+		Description: "Prints the document with the session's \"tunnels\" on stdout and one line per tunnel on stderr.\n" +
+			"Exits 1 when no detached session runs or when one of its tunnels does not accept connections.",
 		Flags:  withGlobals(),
-		Action: notBuilt("tunnel status", 7),
+		Action: a.tunnelStatus,
 	}
+}
+
+func (a *app) tunnelStatus(c *cli.Context) error {
+	dir := stateDir(c)
+	st, err := tunnel.ReadState(dir)
+	if errors.Is(err, tunnel.ErrNoSession) {
+		a.ui.info("No detached tunnel session (state dir %s)", dir)
+		return exitWith(ExitFailed)
+	}
+	if err != nil {
+		return err
+	}
+	if !st.Alive() {
+		a.ui.warn("The detached session (process %d) is no longer running; `stptunnel tunnel close` removes its record", st.PID)
+		return exitWith(ExitFailed)
+	}
+	probes := make([]error, len(st.Tunnels))
+	var wg sync.WaitGroup
+	for i, t := range st.Tunnels {
+		wg.Go(func() { probes[i] = tunnel.Probe(c.Context, t.Public, 3*time.Second) })
+	}
+	wg.Wait()
+	down := 0
+	for i, t := range st.Tunnels {
+		if probes[i] != nil {
+			down++
+			a.ui.warn("%s: %s → %s (%s): not reachable: %v", t.Resource, t.Local, t.Public, t.Engine, probes[i])
+			continue
+		}
+		a.ui.ok("%s: %s → %s (%s): alive", t.Resource, t.Local, t.Public, t.Engine)
+	}
+	a.ui.info("Held by process %d since %s", st.PID, st.Started.Local().Format(time.DateTime))
+	d := doc.New()
+	if err := d.Set(doc.FieldTunnels, st.Tunnels); err != nil {
+		return err
+	}
+	if err := a.writeDocument(d); err != nil {
+		return err
+	}
+	if down > 0 {
+		return exitWith(ExitFailed)
+	}
+	return nil
 }

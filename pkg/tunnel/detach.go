@@ -126,14 +126,16 @@ type handoff struct {
 type ready struct {
 	Tunnels []doc.Tunnel `json:"tunnels,omitempty"`
 	PID     int          `json:"pid,omitempty"`
+	Started time.Time    `json:"started,omitzero"`
 	Error   string       `json:"error,omitempty"`
 }
 
 // Detach starts cmd, a process running Hold (the same binary, through a hidden command), in a session of its
 // own so it survives this one; it hands it specs on its stdin (so secrets never appear on a command line) and
-// returns the tunnels once the holder reports them all up and recorded. When it does not, the holder is gone
-// and the error says why. cmd's Stderr is the caller's (a log file: the holder outlives every terminal).
-func Detach(ctx context.Context, cmd *exec.Cmd, specs []Spec) ([]doc.Tunnel, error) {
+// returns the session (its process and tunnels) once the holder reports every tunnel up and recorded. When it
+// does not, the holder is gone and the error says why. cmd's Stderr is the caller's (a log file: the holder
+// outlives every terminal).
+func Detach(ctx context.Context, cmd *exec.Cmd, specs []Spec) (*State, error) {
 	detach(cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -146,7 +148,7 @@ func Detach(ctx context.Context, cmd *exec.Cmd, specs []Spec) ([]doc.Tunnel, err
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the background process: %w", err)
 	}
-	abort := func(err error) ([]doc.Tunnel, error) {
+	abort := func(err error) (*State, error) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		return nil, err
@@ -173,7 +175,7 @@ func Detach(ctx context.Context, cmd *exec.Cmd, specs []Spec) ([]doc.Tunnel, err
 		}
 		stdout.Close()
 		cmd.Process.Release()
-		return r.Tunnels, nil
+		return &State{PID: r.PID, Started: r.Started, Tunnels: r.Tunnels}, nil
 	}
 }
 
@@ -204,7 +206,7 @@ func Hold(ctx context.Context, in io.Reader, out io.WriteCloser, dir string, opt
 		return err
 	}
 	defer RemoveState(dir, pid)
-	if err := answer(ready{Tunnels: st.Tunnels, PID: pid}); err != nil {
+	if err := answer(ready{Tunnels: st.Tunnels, PID: pid, Started: st.Started}); err != nil {
 		return fmt.Errorf("reporting to the parent: %w", err)
 	}
 	watch := time.NewTicker(2 * time.Second)
