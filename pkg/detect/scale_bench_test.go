@@ -1,17 +1,28 @@
 package detect
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/stptunnel/stptunnel/pkg/awssim"
+	"github.com/stptunnel/stptunnel/pkg/bore"
 	"github.com/stptunnel/stptunnel/pkg/connstr"
 	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/lambdaenv"
 )
 
 // Detect at scale: a region of 1,000 functions costs its ListFunctions pages (50 functions each) and nothing per
@@ -187,4 +198,226 @@ func totalCalls(sim *awssim.Server) int {
 		n += sim.Calls(op)
 	}
 	return n
+}
+
+// Start-up: from `stptunnel dev` start to "Ready" with 10 functions bound (50 ms per API call, 1 s before an
+// update is live), next to the same work done in-process by the packages dev is made of.
+
+const readyFunctions = 10
+
+// readyEnv is the API, tunnel server and local service a start-up benchmark runs against.
+type readyEnv struct {
+	sim    *awssim.Server
+	server *bore.Server
+	local  *net.TCPListener
+	url    string // the local resource's URL
+}
+
+// newReadyEnv starts a fresh emulator holding readyFunctions bound functions and 40 unrelated ones, a bore
+// server on loopback and a local service for the tunnel to reach.
+func newReadyEnv(b *testing.B) *readyEnv {
+	b.Helper()
+	local, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { local.Close() })
+	go func() {
+		for {
+			c, err := local.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	url := fmt.Sprintf("postgres://app:s3cret@localhost:%d/app", local.Addr().(*net.TCPAddr).Port)
+	sim, err := awssim.New(awssim.Options{Region: "eu-west-1", UpdateDelay: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(sim.Close)
+	for i := range 50 {
+		env := map[string]string{"LOG_LEVEL": "info"}
+		if i < readyFunctions {
+			env["STP_POSTGRES_DB_CONNECTION_STRING"] = url
+		}
+		sim.PutFunction(awssim.Function{Name: fmt.Sprintf("svc-%02d", i), Env: env})
+	}
+	sim.SetFault("*", awssim.Fault{Latency: 50 * time.Millisecond})
+	server, err := bore.NewServer(bore.ServerConfig{BindAddr: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := server.Start(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { server.Close() })
+	return &readyEnv{sim: sim, server: server, local: local, url: url}
+}
+
+// BenchmarkReady measures the start of a dev session with 10 bound functions among 50:
+//   - InProcess: detect.Run, a bore client started, lambdaenv Patch with Wait: the floor, no process start;
+//   - Dev: the stptunnel binary (STPTUNNEL_BIN, else built from ./cmd/stptunnel) running `dev`, from its start to
+//     its "Ready" line on stderr. Also reported: tunnel-s, when its "Starting tunnel" line appeared.
+//
+// One iteration takes seconds: run with -benchtime=1x or 3x.
+func BenchmarkReady(b *testing.B) {
+	b.Run("InProcess", func(b *testing.B) {
+		var phases readyPhases
+		for range b.N {
+			b.StopTimer()
+			env := newReadyEnv(b)
+			b.StartTimer()
+			phases.add(readyInProcess(b, env))
+		}
+		phases.report(b)
+	})
+	b.Run("Dev", func(b *testing.B) {
+		bin := stptunnelBinary(b)
+		b.ResetTimer()
+		var phases readyPhases
+		for range b.N {
+			b.StopTimer()
+			env := newReadyEnv(b)
+			b.StartTimer()
+			phases.add(readyDev(b, env, bin))
+		}
+		phases.report(b)
+	})
+}
+
+// readyPhases are the times since the start at which detection was done and the tunnel was up.
+type readyPhases struct{ detected, tunnelUp time.Duration }
+
+func (p *readyPhases) add(q readyPhases) {
+	p.detected += q.detected
+	p.tunnelUp += q.tunnelUp
+}
+
+func (p readyPhases) report(b *testing.B) {
+	b.ReportMetric(p.detected.Seconds()/float64(b.N), "detected-s")
+	b.ReportMetric(p.tunnelUp.Seconds()/float64(b.N), "tunnel-s")
+}
+
+func readyInProcess(b *testing.B, env *readyEnv) readyPhases {
+	ctx := b.Context()
+	start := time.Now()
+	opts := scaleOptions()
+	opts.Resources[0].URL = env.url
+	opts.Resources[0].Address = strings.TrimPrefix(strings.TrimSuffix(env.url, "/app"), "postgres://app:s3cret@")
+	res, err := Run(ctx, scaleClients(env.sim), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(res.Functions) != readyFunctions {
+		b.Fatalf("detect found %d functions, want %d", len(res.Functions), readyFunctions)
+	}
+	phases := readyPhases{detected: time.Since(start)}
+	client, err := bore.NewClient(bore.ClientConfig{Server: env.server.Addr().String(), LocalHost: "127.0.0.1",
+		LocalPort: env.local.Addr().(*net.TCPAddr).Port, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	phases.tunnelUp = time.Since(start)
+	target := lambdaenv.Target{Resource: opts.Resources[0], Public: connstr.HostPort{Host: "127.0.0.1", Port: client.RemotePort()}}
+	plans := make([]lambdaenv.Plan, len(res.Functions))
+	for i, f := range res.Functions {
+		plans[i] = lambdaenv.Plan{Function: f.Name, ARN: f.ARN, Bindings: f.Bindings, Targets: map[string]lambdaenv.Target{"postgresDb": target}}
+	}
+	journal, err := lambdaenv.OpenJournal(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	lc := lambda.NewFromConfig(aws.Config{Region: "eu-west-1", BaseEndpoint: aws.String(env.sim.URL()),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDAWSSIM", "secret", "")})
+	p := &lambdaenv.Patcher{Client: lc, Journal: journal, Wait: true}
+	if _, err := p.Patch(ctx, plans); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	client.Close()
+	b.StartTimer()
+	return phases
+}
+
+// readyDev runs `stptunnel dev` until it says it is ready, then interrupts it (restore and close are not timed)
+// and returns when it had found the functions and when the tunnel was up.
+func readyDev(b *testing.B, env *readyEnv, bin string) readyPhases {
+	dir := b.TempDir()
+	cmd := exec.Command(bin, "dev", "--no-color", "--state-dir", filepath.Join(dir, "state"),
+		"--local", "postgresDb="+env.url, "--to", env.server.Addr().String())
+	cmd.Env = append(os.Environ(), "AWS_ENDPOINT_URL="+env.sim.URL(), "AWS_REGION=eu-west-1", "AWS_PROFILE=",
+		"AWS_ACCESS_KEY_ID=AKIDAWSSIM", "AWS_SECRET_ACCESS_KEY=secret", "AWS_SESSION_TOKEN=", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE="+filepath.Join(dir, "absent"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "absent"),
+		"GITHUB_ACTIONS=", "NO_COLOR=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	var tunnelUp, detected time.Duration
+	var lines []string
+	ready := false
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		line := sc.Text()
+		lines = append(lines, fmt.Sprintf("%6.2fs %s", time.Since(start).Seconds(), line))
+		if strings.Contains(line, "Found ") && detected == 0 {
+			detected = time.Since(start)
+		}
+		if strings.Contains(line, "Starting tunnel") && tunnelUp == 0 {
+			tunnelUp = time.Since(start)
+		}
+		if strings.Contains(line, "Ready:") {
+			ready = true
+			break
+		}
+	}
+	b.StopTimer()
+	if !ready {
+		_ = cmd.Wait()
+		b.Fatalf("stptunnel dev never said Ready:\n%s", strings.Join(lines, "\n"))
+	}
+	if !strings.Contains(lines[len(lines)-1], fmt.Sprintf("%d functions", readyFunctions)) {
+		b.Errorf("ready line %q, want %d functions", lines[len(lines)-1], readyFunctions)
+	}
+	if os.Getenv("STPTUNNEL_BENCH_VERBOSE") != "" {
+		b.Logf("stptunnel dev:\n%s", strings.Join(lines, "\n"))
+	}
+	go io.Copy(io.Discard, stderr)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		b.Errorf("stptunnel dev after SIGINT: %v", err)
+	}
+	for i := range readyFunctions {
+		name := fmt.Sprintf("svc-%02d", i)
+		if e, _ := env.sim.Env(name); e["STP_POSTGRES_DB_CONNECTION_STRING"] != env.url {
+			b.Errorf("%s not restored after dev ended: %v", name, e)
+		}
+	}
+	b.StartTimer()
+	return readyPhases{detected: detected, tunnelUp: tunnelUp}
+}
+
+// stptunnelBinary is STPTUNNEL_BIN, or the stptunnel command built once for this run.
+func stptunnelBinary(b *testing.B) string {
+	if bin := os.Getenv("STPTUNNEL_BIN"); bin != "" {
+		return bin
+	}
+	bin := filepath.Join(b.TempDir(), "stptunnel")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/stptunnel/stptunnel/cmd/stptunnel")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building stptunnel: %v\n%s", err, out)
+	}
+	return bin
 }
