@@ -157,26 +157,29 @@ func TestClientReconnect(t *testing.T) {
 	first := c.PublicAddr()
 	nextEvent(t, c) // up
 
-	restart := func(old *Server) *Server {
+	// whileDown runs between the old server's end and the new one's start.
+	restart := func(old *Server, whileDown func()) *Server {
 		old.Close()
 		if e := nextEvent(t, c); e.Kind != EventDown || !errors.Is(e.Err, ErrLinkLost) {
 			t.Fatalf("event %+v, want down", e)
 		}
+		whileDown()
 		return startServer(t, ServerConfig{ControlPort: controlPort, HeartbeatInterval: 20 * time.Millisecond})
 	}
-	s2 := restart(s1)
+	s2 := restart(s1, func() {})
 	if e := nextEvent(t, c); e.Kind != EventReconnected || e.Addr != first {
 		t.Fatalf("event %+v, want reconnected at %s", e, first)
 	}
 	roundTrip(t, publicLoopback(c), "same port")
 
-	// Take the public port while the server is down.
-	restart(s2)
-	squatter, err := net.Listen("tcp", publicLoopback(c))
-	if err != nil {
-		t.Skipf("could not take the public port: %v", err)
-	}
-	defer squatter.Close()
+	// Take the public port while the server is down, before the new one starts: the client cannot get it back.
+	restart(s2, func() {
+		squatter, err := net.Listen("tcp", publicLoopback(c))
+		if err != nil {
+			t.Fatalf("could not take the public port: %v", err)
+		}
+		t.Cleanup(func() { squatter.Close() })
+	})
 	e := nextEvent(t, c)
 	if e.Kind != EventReconnected || e.Addr == first || e.Addr != c.PublicAddr() {
 		t.Fatalf("event %+v, want reconnected at a new address (old %s)", e, first)
