@@ -19,7 +19,9 @@ import (
 //	ghinput -file NAME FILE  as INPUT_STPTUNNEL-PATH, a name testscript's env cannot write); -file for multiline
 //	ghaction main|post       run node $ACTION/main.js or post.js as the runner does (for post: STATE_<name> from
 //	                         what main saved in $GITHUB_STATE); stdout and stderr are kept, ! expects a failure
-//	ghfile output|state NAME print the value NAME has in $GITHUB_OUTPUT or $GITHUB_STATE, for stdout/cmp
+//	ghfile [-export VAR] output|state NAME
+//	                         print the value NAME has in $GITHUB_OUTPUT or $GITHUB_STATE, for stdout/cmp, or
+//	                         export it as VAR
 func init() {
 	registerScriptCmds(map[string]scriptCmd{
 		"ghrunner": cmdGHRunner,
@@ -82,8 +84,12 @@ func cmdGHAction(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func cmdGHFile(ts *testscript.TestScript, neg bool, args []string) {
+	export := ""
+	if len(args) == 4 && args[0] == "-export" {
+		export, args = args[1], args[2:]
+	}
 	if neg || len(args) != 2 || (args[0] != "output" && args[0] != "state") {
-		ts.Fatalf("usage: ghfile output|state NAME")
+		ts.Fatalf("usage: ghfile [-export VAR] output|state NAME")
 	}
 	file := map[string]string{"output": "GITHUB_OUTPUT", "state": "GITHUB_STATE"}[args[0]]
 	values, err := parseFileCommands(ts.ReadFile(ts.Getenv(file)))
@@ -96,6 +102,10 @@ func cmdGHFile(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		sort.Strings(names)
 		ts.Fatalf("$%s has no %s (it has %q)", file, args[1], names)
+	}
+	if export != "" {
+		ts.Setenv(export, value)
+		return
 	}
 	fmt.Fprintln(ts.Stdout(), value)
 }
