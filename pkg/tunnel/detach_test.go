@@ -91,6 +91,32 @@ func TestHold(t *testing.T) {
 	}
 }
 
+func TestHoldEndsWhenItsRecordIsRemoved(t *testing.T) {
+	srv := startServer(t, "")
+	dir := t.TempDir()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	held := make(chan error, 1)
+	go func() { held <- Hold(context.Background(), inR, outW, dir, fast, nil) }()
+	go json.NewEncoder(inW).Encode(handoff{Specs: []Spec{spec("db", echoService(t), srv.addr(), "", "")}})
+	var r ready
+	if err := json.NewDecoder(outR).Decode(&r); err != nil || r.Error != "" {
+		t.Fatalf("ready = %+v, %v", r, err)
+	}
+	if err := RemoveState(dir, 0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-held:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Hold still runs 10s after its record was removed")
+	}
+	eventually(t, "the tunnel is closed", func() bool { return srv.srv.Stats().TunnelsOpen == 0 })
+}
+
 func TestHoldReportsFailure(t *testing.T) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()

@@ -256,7 +256,7 @@ func (p *boreProcess) exitError(waitErr error) error {
 	if waitErr != nil {
 		status = "bore exited (" + waitErr.Error() + ")"
 	}
-	if last != "" {
+	if strings.HasPrefix(last, "Error") { // bore's last word when it fails; otherwise only logs came before
 		status += ": " + last
 	}
 	if cause := classifyOutput(text); cause != nil {

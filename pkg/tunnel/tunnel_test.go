@@ -264,6 +264,7 @@ func TestExternalEngine(t *testing.T) {
 	srv := startServer(t, "s3cret")
 	sp := spec("db", echoService(t), srv.addr(), EngineBore, boreStandIn(t))
 	sp.Secret = "s3cret"
+	base := runtime.NumGoroutine()
 	s, err := Open(context.Background(), []Spec{sp}, fast)
 	if err != nil {
 		t.Fatal(err)
@@ -275,6 +276,7 @@ func TestExternalEngine(t *testing.T) {
 	roundTrip(t, tun.Public)
 	s.Close()
 	eventually(t, "bore stops and the server closes the public port", func() bool { return srv.srv.Stats().TunnelsOpen == 0 })
+	waitGoroutines(t, base)
 }
 
 func TestExternalEngineStartFailures(t *testing.T) {
