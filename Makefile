@@ -1,5 +1,5 @@
 # Shortcuts; CI runs `bash .ci/run`.
-.PHONY: test action-test release-check
+.PHONY: test action-test release-check bench
 
 test:
 	go test ./...
@@ -11,3 +11,7 @@ action-test:
 # goreleaser's own check of goreleaser.yaml and a snapshot build of every archive (nothing is published).
 release-check:
 	bash .ci/release-check
+
+# Benchmarks with ratios against same-run baselines, as a Markdown table (docs/PERFORMANCE.md); BENCH_QUICK=1 for a shorter run.
+bench:
+	bash scripts/bench
