@@ -296,7 +296,9 @@ func (s *devSession) follow(ctx context.Context, ev tunnel.Event) {
 		}
 		if err := s.patch(ctx, ev.Resource); err != nil {
 			a.ui.fail("re-patching after %s moved: %v", ev.Resource, err)
+			return
 		}
+		a.ui.ok("Functions using %s now point at %s", ev.Resource, ev.Public)
 	}
 }
 
