@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -30,6 +32,7 @@ func scriptParams(t *testing.T) testscript.Params {
 		RequireUniqueNames:  true,
 		UpdateScripts:       os.Getenv("STPTUNNEL_UPDATE_GOLDEN") == "1",
 		Cmds:                scriptCommands(),
+		Condition:           scriptCondition,
 		Setup: func(env *testscript.Env) error {
 			// Scripts must never reach real AWS or bore.pub, nor a developer's profile.
 			for _, k := range []string{"AWS_PROFILE", "AWS_ENDPOINT_URL", "BORE_SERVER", "BORE_SECRET", "GITHUB_ACTIONS", "NO_COLOR", "AWS_REGION"} {
@@ -41,4 +44,17 @@ func scriptParams(t *testing.T) testscript.Params {
 			return nil
 		},
 	}
+}
+
+// scriptConditions are the custom [name:arg] conditions of the scripts, registered per topic from init functions
+// like the commands. A condition that must hold (a required service under STPTUNNEL_REQUIRE_SERVICES=1) returns an
+// error instead of false, which fails the script rather than letting it skip.
+var scriptConditions = map[string]func(arg string) (bool, error){}
+
+func scriptCondition(cond string) (bool, error) {
+	name, arg, _ := strings.Cut(cond, ":")
+	if f, ok := scriptConditions[name]; ok {
+		return f(arg)
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
 }
