@@ -118,12 +118,19 @@ func patchPlans(d *doc.Document) ([]lambdaenv.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Two resources (or two tunnels) of one name would make a binding ambiguous: refuse before any write.
 	byName := map[string]doc.Resource{}
-	for _, r := range resources {
+	for i, r := range resources {
+		if _, dup := byName[r.Name]; dup {
+			return nil, &doc.InputError{Where: fmt.Sprintf("resources[%d]", i), Err: fmt.Errorf("resource %q is declared twice", r.Name)}
+		}
 		byName[r.Name] = r
 	}
 	targets := map[string]lambdaenv.Target{}
 	for i, t := range tunnels {
+		if _, dup := targets[t.Resource]; dup {
+			return nil, &doc.InputError{Where: fmt.Sprintf("tunnels[%d]", i), Err: fmt.Errorf("resource %q has two tunnels", t.Resource)}
+		}
 		public, err := connstr.ParseHostPort(t.Public)
 		if err != nil {
 			return nil, &doc.InputError{Where: fmt.Sprintf("tunnels[%d].public", i), Err: err}
