@@ -283,23 +283,20 @@ func (s *devSession) run(ctx context.Context, command []string) int {
 // follow reacts to a tunnel's change: a tunnel back on another port is followed by its functions.
 func (s *devSession) follow(ctx context.Context, ev tunnel.Event) {
 	a := s.a
-	switch ev.Kind {
-	case tunnel.Down:
-		a.ui.warn("Tunnel %s is down (%v): Lambda functions using it may lose connectivity; reconnecting", ev.Resource, ev.Err)
-	case tunnel.Up:
-		a.ui.ok("Tunnel %s reconnected → %s", ev.Resource, ev.Public)
-	case tunnel.Moved:
-		a.ui.warn("Tunnel %s came back on a new address: %s → %s; patching its functions again", ev.Resource, ev.Previous, ev.Public)
-		if err := s.doc.Set(doc.FieldTunnels, s.tunnels.Tunnels()); err != nil {
-			a.ui.fail("%v", err)
-			return
-		}
-		if err := s.patch(ctx, ev.Resource); err != nil {
-			a.ui.fail("re-patching after %s moved: %v", ev.Resource, err)
-			return
-		}
-		a.ui.ok("Functions using %s now point at %s", ev.Resource, ev.Public)
+	if ev.Kind != tunnel.Moved {
+		a.reportTunnelEvent(ev)
+		return
 	}
+	a.ui.warn("Tunnel %s came back on a new address: %s → %s; patching its functions again", ev.Resource, ev.Previous, ev.Public)
+	if err := s.doc.Set(doc.FieldTunnels, s.tunnels.Tunnels()); err != nil {
+		a.ui.fail("%v", err)
+		return
+	}
+	if err := s.patch(ctx, ev.Resource); err != nil {
+		a.ui.fail("re-patching after %s moved: %v", ev.Resource, err)
+		return
+	}
+	a.ui.ok("Functions using %s now point at %s", ev.Resource, ev.Public)
 }
 
 // cleanup restores the variables, then closes the tunnels. The first signal during cleanup is ignored with a

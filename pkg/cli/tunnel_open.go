@@ -132,7 +132,7 @@ func (a *app) tunnelOptions() tunnel.Options {
 func (a *app) reportTunnelEvent(ev tunnel.Event) {
 	switch ev.Kind {
 	case tunnel.Down:
-		a.ui.warn("Tunnel %s is down (%v); reconnecting", ev.Resource, ev.Err)
+		a.ui.warn("Tunnel %s is down (%v): functions using it may lose connectivity; reconnecting", ev.Resource, ev.Err)
 	case tunnel.Up:
 		a.ui.ok("Tunnel %s reconnected → %s", ev.Resource, ev.Public)
 	case tunnel.Moved:
