@@ -13,12 +13,15 @@ import (
 
 const installDynalite = "npm install --global dynalite"
 
+// findDynalite finds dynalite, or says it is missing.
+func findDynalite() (string, error) { return lookPath(KindDynalite, installDynalite, nil, "dynalite") }
+
 // StartDynalite starts dynalite (DynamoDB Local) on a free loopback port, its LevelDB store in the server's own
 // directory, tables ACTIVE as soon as they are created.
 func StartDynalite(ctx context.Context, opts Options) (*Server, error) {
 	begin := time.Now()
 	opts = opts.withDefaults()
-	dynalite, err := lookPath(KindDynalite, installDynalite, nil, "dynalite")
+	dynalite, err := findDynalite()
 	if err != nil {
 		return nil, err
 	}

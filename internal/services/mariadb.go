@@ -23,15 +23,7 @@ var innodbQuick = []string{"--skip-log-bin", "--innodb-log-file-size=4M", "--inn
 func StartMariaDB(ctx context.Context, opts Options) (*Server, error) {
 	begin := time.Now()
 	opts = opts.withDefaults()
-	installDB, err := lookPath(KindMariaDB, installMariaDB, nil, "mariadb-install-db", "mysql_install_db")
-	if err != nil {
-		return nil, err
-	}
-	mariadbd, err := lookPath(KindMariaDB, installMariaDB, []string{"/usr/sbin", "/usr/libexec"}, "mariadbd", "mysqld")
-	if err != nil {
-		return nil, err
-	}
-	acc, err := accountFor(KindMariaDB, "mysql")
+	installDB, mariadbd, acc, err := findMariaDB()
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +66,18 @@ func StartMariaDB(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.Startup = time.Since(begin)
 	return s, nil
+}
+
+// findMariaDB finds the programs and who runs them, or says what is missing.
+func findMariaDB() (installDB, mariadbd string, acc account, err error) {
+	if installDB, err = lookPath(KindMariaDB, installMariaDB, nil, "mariadb-install-db", "mysql_install_db"); err != nil {
+		return "", "", account{}, err
+	}
+	if mariadbd, err = lookPath(KindMariaDB, installMariaDB, []string{"/usr/sbin", "/usr/libexec"}, "mariadbd", "mysqld"); err != nil {
+		return "", "", account{}, err
+	}
+	acc, err = accountFor(KindMariaDB, "mysql")
+	return installDB, mariadbd, acc, err
 }
 
 func createMariaDBUser(ctx context.Context, root *mysql.Config, opts Options) error {

@@ -31,16 +31,12 @@ func pgMajor(binDir string) int {
 func StartPostgres(ctx context.Context, opts Options) (*Server, error) {
 	begin := time.Now()
 	opts = opts.withDefaults()
-	initdb, err := lookPath(KindPostgres, installPostgres, postgresBinDirs(), "initdb")
+	initdb, acc, err := findPostgres()
 	if err != nil {
 		return nil, err
 	}
 	// The server from the same directory as initdb: another version's would refuse the cluster.
 	postgres := filepath.Join(filepath.Dir(initdb), "postgres")
-	acc, err := accountFor(KindPostgres, "postgres")
-	if err != nil {
-		return nil, err
-	}
 	dir, err := newDir(KindPostgres, acc)
 	if err != nil {
 		return nil, err
@@ -78,6 +74,15 @@ func StartPostgres(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.Startup = time.Since(begin)
 	return s, nil
+}
+
+// findPostgres finds initdb and who runs it, or says what is missing.
+func findPostgres() (initdb string, acc account, err error) {
+	if initdb, err = lookPath(KindPostgres, installPostgres, postgresBinDirs(), "initdb"); err != nil {
+		return "", account{}, err
+	}
+	acc, err = accountFor(KindPostgres, "postgres")
+	return initdb, acc, err
 }
 
 func createPostgresDatabase(ctx context.Context, opts Options, port int) error {

@@ -10,12 +10,17 @@ import (
 
 const installRedis = "apt-get install redis-server"
 
+// findRedis finds redis-server, or says it is missing.
+func findRedis() (string, error) {
+	return lookPath(KindRedis, installRedis, []string{"/usr/bin", "/usr/sbin"}, "redis-server")
+}
+
 // StartRedis starts redis-server on a free loopback port with opts.Password as requirepass, no persistence, its
 // working directory in the server's own directory.
 func StartRedis(ctx context.Context, opts Options) (*Server, error) {
 	begin := time.Now()
 	opts = opts.withDefaults()
-	redisServer, err := lookPath(KindRedis, installRedis, []string{"/usr/bin", "/usr/sbin"}, "redis-server")
+	redisServer, err := findRedis()
 	if err != nil {
 		return nil, err
 	}

@@ -175,7 +175,7 @@ func Start(ctx context.Context, kind string, opts Options) (*Server, error) {
 	case KindDynalite:
 		return StartDynalite(ctx, opts)
 	}
-	return nil, fmt.Errorf("unknown service %q (want one of %s)", kind, strings.Join(Kinds, ", "))
+	return nil, unknownKind(kind)
 }
 
 // StartT starts a server for a test: skipped or failed as Need says when it cannot, stopped when the test ends.

@@ -44,3 +44,20 @@ func TestSkipReason(t *testing.T) {
 		t.Errorf("under %s=1 a missing service is a skip (%q); want a failure", services.RequireEnv, reason)
 	}
 }
+
+// TestInstalled checks Installed agrees with Start: a kind it calls installed starts (TestStartStop), a
+// missing one is a *NotInstalledError, and an unknown kind is an error of its own.
+func TestInstalled(t *testing.T) {
+	for _, kind := range services.Kinds {
+		err := services.Installed(kind)
+		var missing *services.NotInstalledError
+		if err != nil && !errors.As(err, &missing) {
+			t.Errorf("Installed(%s) = %v, want nil or a *NotInstalledError", kind, err)
+		}
+	}
+	err := services.Installed("oracle")
+	var missing *services.NotInstalledError
+	if err == nil || errors.As(err, &missing) {
+		t.Errorf("Installed(oracle) = %v, want an unknown-service error", err)
+	}
+}
