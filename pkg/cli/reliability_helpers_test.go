@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -279,4 +281,26 @@ func startTestDatabase(t testing.TB, port int) (int, func()) {
 	}
 	t.Cleanup(stop)
 	return ln.Addr().(*net.TCPAddr).Port, stop
+}
+
+// stptunnelBinary returns a hard link (or copy) of this test binary named stptunnel, as testscript makes: the
+// processes stptunnel starts itself from os.Executable (the detached tunnel holder) then run as stptunnel too,
+// not as the test binary.
+func stptunnelBinary(t testing.TB) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "stptunnel")
+	if err := os.Link(exe, path); err != nil {
+		b, err := os.ReadFile(exe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
 }

@@ -45,6 +45,8 @@ func (a *app) resources(c *cli.Context, d *doc.Document) ([]doc.Resource, error)
 		if err != nil {
 			return nil, asUsage(err) // names --local and the spec, redacted
 		}
+		// The URL joins the document this command prints: under GitHub Actions its password is masked first.
+		a.ui.addSecret(secretsIn(l.URL)...)
 		r := doc.Resource{Name: l.Name, Type: l.Type, URL: l.URL, Address: l.Address.String()}
 		if j, dup := seen[connstr.SnakeName(r.Name)]; dup {
 			if j < len(inDoc) && out[j].Name == r.Name && out[j].Type == r.Type && out[j].Address == r.Address {
