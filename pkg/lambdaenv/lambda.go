@@ -54,6 +54,7 @@ type writer struct {
 	ref    string // what to call the function: ARN or name
 	region string
 	name   string // for messages
+	slots  apiSlots
 }
 
 func (w writer) opts(o *lambda.Options) {
@@ -76,7 +77,11 @@ func (w writer) read(ctx context.Context) (config, error) {
 }
 
 func (w writer) get(ctx context.Context) (config, error) {
+	if err := w.slots.acquire(ctx); err != nil {
+		return config{}, fmt.Errorf("reading configuration: %w", err)
+	}
 	out, err := w.p.Client.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(w.ref)}, w.opts)
+	w.slots.release()
 	if err != nil {
 		var nf *types.ResourceNotFoundException
 		if errors.As(err, &nf) {
@@ -155,11 +160,15 @@ func (w writer) run(ctx context.Context, fn compute, beforeWrite func(cfg config
 		if err := beforeWrite(cfg, next); err != nil {
 			return err
 		}
+		if err := w.slots.acquire(ctx); err != nil {
+			return err
+		}
 		out, err := w.p.Client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
 			FunctionName: aws.String(cfg.arn),
 			RevisionId:   aws.String(cfg.revision),
 			Environment:  &types.Environment{Variables: next},
 		}, w.opts)
+		w.slots.release()
 		var (
 			precondition *types.PreconditionFailedException
 			conflict     *types.ResourceConflictException

@@ -26,7 +26,8 @@ const ReasonUnsupported = "unsupported"
 type Patcher struct {
 	Client  *lambda.Client
 	Journal *Journal
-	// Concurrency is how many functions are read and written at once (DefaultConcurrency when 0).
+	// Concurrency is how many Lambda calls are in flight at once (DefaultConcurrency when 0). A function waiting
+	// for its update to go live, or backing off, holds none, so the others are written meanwhile.
 	Concurrency int
 	// Wait waits, after each write, until the function's LastUpdateStatus is Successful.
 	Wait bool
@@ -103,7 +104,7 @@ type FunctionError struct {
 func (e *FunctionError) Error() string { return e.Err.Error() } // Err names the function
 func (e *FunctionError) Unwrap() error { return e.Err }
 
-// Patch points the bound variables of every planned function at its targets, up to Concurrency functions at once.
+// Patch points the bound variables of every planned function at its targets, up to Concurrency calls at once.
 // For each function it reads the configuration, computes the new map (Rewrite), checks Lambda's limits, journals
 // the change, writes it with RevisionId, journals it applied and, with Wait, waits for Successful. The error joins
 // a *FunctionError per function that failed; the Result holds everything that was done.
@@ -118,11 +119,11 @@ func (p *Patcher) Patch(ctx context.Context, plans []Plan) (Result, error) {
 	patches := make([]*doc.Patch, len(plans))
 	skips := make([]*doc.Skip, len(plans))
 	errs := make([]error, len(plans))
+	slots := newAPISlots(p.concurrency())
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.concurrency())
 	for i, plan := range plans {
 		g.Go(func() error {
-			patch, skip, err := p.patchOne(ctx, plan)
+			patch, skip, err := p.patchOne(ctx, plan, slots)
 			patches[i], skips[i] = patch, skip
 			if err != nil {
 				errs[i] = &FunctionError{Function: plan.Function, Err: fmt.Errorf("patching %s: %w", plan.Function, err)}
@@ -144,12 +145,12 @@ func (p *Patcher) Patch(ctx context.Context, plans []Plan) (Result, error) {
 	return res, errors.Join(errs...)
 }
 
-func (p *Patcher) patchOne(ctx context.Context, plan Plan) (*doc.Patch, *doc.Skip, error) {
+func (p *Patcher) patchOne(ctx context.Context, plan Plan, slots apiSlots) (*doc.Patch, *doc.Skip, error) {
 	ref := plan.ARN
 	if ref == "" {
 		ref = plan.Function
 	}
-	w := writer{p: p, ref: ref, name: plan.Function}
+	w := writer{p: p, ref: ref, name: plan.Function, slots: slots}
 	region := p.Client.Options().Region
 	var (
 		entry   Entry // the journal entry as it stands, updated as the patch goes

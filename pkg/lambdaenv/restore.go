@@ -22,7 +22,7 @@ type RestoreOptions struct {
 	Functions []string
 }
 
-// Restore puts back what the entries record, up to Concurrency functions at once, and returns one doc.Restore per
+// Restore puts back what the entries record, up to Concurrency calls at once, and returns one doc.Restore per
 // function restored, in the order of entries. Per key it is a compare-and-swap: the before value is put back (or the
 // key removed, when the patch added it) only while the key still holds a value the session wrote; a key changed
 // since is kept and reported (unless Force). Only the keys of the entries are ever written. A function deleted
@@ -39,11 +39,11 @@ func (p *Patcher) Restore(ctx context.Context, entries []Entry, opts RestoreOpti
 	}
 	results := make([]doc.Restore, len(selected))
 	errs := make([]error, len(selected))
+	slots := newAPISlots(p.concurrency())
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.concurrency())
 	for i, e := range selected {
 		g.Go(func() error {
-			results[i] = p.restoreOne(ctx, e, opts.Force)
+			results[i] = p.restoreOne(ctx, e, opts.Force, slots)
 			if results[i].State == doc.RestoreFailed {
 				errs[i] = &FunctionError{Function: e.Function, Err: errors.New(results[i].Message)}
 				return nil
@@ -60,12 +60,12 @@ func (p *Patcher) Restore(ctx context.Context, entries []Entry, opts RestoreOpti
 	return results, errors.Join(errs...)
 }
 
-func (p *Patcher) restoreOne(ctx context.Context, e Entry, force bool) doc.Restore {
+func (p *Patcher) restoreOne(ctx context.Context, e Entry, force bool, slots apiSlots) doc.Restore {
 	ref := e.ARN
 	if ref == "" {
 		ref = e.Function
 	}
-	w := writer{p: p, ref: ref, region: e.Region, name: e.Function}
+	w := writer{p: p, ref: ref, region: e.Region, name: e.Function, slots: slots}
 	var kept []doc.Kept
 	_, wrote, err := w.run(ctx, func(cfg config) (map[string]string, bool, error) {
 		var next map[string]string
