@@ -224,6 +224,16 @@ func (e *e2eEnv) detectDocument(sc e2eScenario) []byte {
 	return data
 }
 
+// openAndPatch runs detect | tunnel open | env patch for the scenario, checks the patches, and returns env
+// patch's document with the function that closes the tunnels.
+func (e *e2eEnv) openAndPatch(sc e2eScenario) ([]byte, func()) {
+	e.t.Helper()
+	opened, closeTunnels := e.holdTunnels(e.detectDocument(sc))
+	patched := e.mustRun(opened, "env", "patch")
+	e2eCheckPatches(e.t, patched, sc)
+	return patched, closeTunnels
+}
+
 // TestE2EDatabases runs the whole dev flow against each real database: the functions in the emulator are
 // patched by the piped commands, their code (internal/cloudside, the real driver) writes and reads through the
 // bore tunnel, then env restore puts every variable back byte for byte and the old tunnel address is dead.
@@ -256,10 +266,7 @@ func e2ePipe(t *testing.T, bin string, s *services.Server) {
 		e.sim.RegisterHandler(f.name, h)
 	}
 
-	detected := e.detectDocument(sc)
-	opened, closeTunnels := e.holdTunnels(detected)
-	patched := e.mustRun(opened, "env", "patch")
-	e2eCheckPatches(t, patched, sc)
+	patched, closeTunnels := e.openAndPatch(sc)
 
 	// The cloud side: each function, with the environment Lambda gives it now, through the tunnel only.
 	patchedEnv := map[string]map[string]string{}
