@@ -46,6 +46,8 @@ func (a *app) boreCommand() *cli.Command {
 					&cli.StringFlag{Name: flagBindTunnels, Usage: "IP address of the public ports (default: --bind-addr)"},
 					&cli.IntFlag{Name: flagControlPort, Value: bore.DefaultControlPort, Usage: "control port"},
 					&cli.StringSliceFlag{Name: flagAllow, Usage: "only visitors from this `CIDR` reach the public ports (repeatable)"},
+					&cli.IntFlag{Name: flagMaxTunnels, Value: defaultMaxTunnelsPerClient, Usage: "tunnels one client address may hold at once (0: no cap)"},
+					&cli.IntFlag{Name: flagMaxPending, Value: defaultMaxPendingPerClient, Usage: "visitors waiting for one client's accept at once (0: no cap)"},
 				},
 				Action: a.boreServer,
 			},
@@ -147,6 +149,9 @@ func (a *app) boreServer(c *cli.Context) error {
 		}
 		allow = append(allow, p)
 	}
+	if c.Int(flagMaxTunnels) < 0 || c.Int(flagMaxPending) < 0 {
+		return usageError("--%s and --%s must be 0 (no cap) or more", flagMaxTunnels, flagMaxPending)
+	}
 	a.ui.addSecret(c.String(flagSecret))
 	s, err := bore.NewServer(bore.ServerConfig{
 		BindAddr:    c.String(flagBindAddr),
@@ -157,6 +162,9 @@ func (a *app) boreServer(c *cli.Context) error {
 		Secret:      c.String(flagSecret),
 		Allow:       allow,
 		Logger:      slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)),
+
+		MaxTunnelsPerClient: c.Int(flagMaxTunnels),
+		MaxPendingPerClient: c.Int(flagMaxPending),
 	})
 	if err != nil {
 		return asUsage(err)

@@ -42,6 +42,8 @@ const (
 	flagBindTunnels = "bind-tunnels"
 	flagControlPort = "control-port"
 	flagAllow       = "allow"
+	flagMaxTunnels  = "max-tunnels-per-client"
+	flagMaxPending  = "max-pending-per-client"
 
 	envRegion    = "AWS_REGION"
 	envProfile   = "AWS_PROFILE"
@@ -57,6 +59,11 @@ const (
 	defaultStateDir    = ".stptunnel"
 	defaultBoreServer  = "bore.pub"
 	defaultConcurrency = 8
+
+	// A self-hosted server caps what one client address can hold, so one client cannot take every port nor queue
+	// unbounded visitors. Generous for a team behind one NAT; 0 lifts a cap.
+	defaultMaxTunnelsPerClient = 64
+	defaultMaxPendingPerClient = 256
 )
 
 // Flag categories, so `--help` groups them the way the README does.
