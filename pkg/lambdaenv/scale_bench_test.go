@@ -170,8 +170,8 @@ func benchClient(sim *awssim.Server) *lambda.Client {
 type sessionMode struct {
 	name        string
 	concurrency func(n int) int
-	// waitAll writes every function without waiting (Wait false), then waits for all the updates together:
-	// what Patch and Restore would do if the wait were a second phase instead of part of each function's slot.
+	// waitAll writes every function without waiting (Wait false), then waits for all the updates together, the
+	// polls unbounded: the alternative to Concurrency bounding every call, waits included (apiSlots).
 	waitAll  bool
 	throttle float64 // rate of throttled calls
 }
