@@ -323,18 +323,23 @@ func (s *Server) serveTunnel(ctx context.Context, conn *net.TCPConn, r *frameRea
 		refuse(errTextTooManyTunnels)
 		return
 	}
-	defer s.releaseTunnel(client)
+	// The client's slot is free before the tunnel counts as closed, so whoever sees TunnelsOpen drop can reuse it.
+	release := sync.OnceFunc(func() { s.releaseTunnel(client) })
+	defer release()
 	ln, errText := s.listenTunnel(ctx, port)
 	if ln == nil {
 		refuse(errText)
 		return
 	}
 	t := &tunnelState{client: client, port: ln.Addr().(*net.TCPAddr).Port, conn: conn}
+	// Counted open before the client hears Hello, so a client that saw Hello always finds the tunnel counted.
+	s.stats.tunnelsOpen.Add(1)
 	if err := t.send(message{kind: kindHello, port: uint16(t.port)}); err != nil {
 		ln.Close()
+		release()
+		s.stats.tunnelsOpen.Add(-1)
 		return
 	}
-	s.stats.tunnelsOpen.Add(1)
 	s.stats.tunnelsTotal.Add(1)
 	s.log.Info("tunnel open", "client", client.String(), "port", t.port)
 
@@ -371,6 +376,7 @@ func (s *Server) serveTunnel(ctx context.Context, conn *net.TCPConn, r *frameRea
 	conn.Close()
 	wg.Wait()
 	s.dropPending(t)
+	release()
 	s.stats.tunnelsOpen.Add(-1)
 	s.log.Info("tunnel closed", "client", client.String(), "port", t.port, "connections", t.forwarded.Load(),
 		"bytes_from_visitors", t.fromVisitors.Load(), "bytes_to_visitors", t.toVisitors.Load())
