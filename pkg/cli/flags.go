@@ -115,7 +115,7 @@ func patchFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: flagDryRun, Category: catPatch, Usage: "print the patches without writing anything"},
 		&cli.BoolFlag{Name: flagNoWait, Category: catPatch, Usage: "do not wait for LastUpdateStatus Successful"},
-		&cli.IntFlag{Name: flagConcurrency, Category: catPatch, Value: defaultConcurrency, Usage: "functions updated at once"},
+		&cli.IntFlag{Name: flagConcurrency, Category: catPatch, Value: defaultConcurrency, Usage: "Lambda API calls in flight at once (reads, writes and polls; waits hold none)"},
 	}
 }
 
