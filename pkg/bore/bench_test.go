@@ -1,7 +1,6 @@
 package bore
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -27,44 +26,13 @@ func TestManyConcurrentConnections(t *testing.T) {
 	c := startClient(t, cfg)
 	public := publicLoopback(c)
 
-	// Every connection is open and relayed before any of them is used, so all n are relayed at the same time.
-	errs := make(chan error, n)
-	start := make(chan struct{})
-	var dialed, done sync.WaitGroup
-	dialed.Add(n)
-	for i := range n {
-		done.Go(func() {
-			conn, err := net.DialTimeout("tcp", public, 10*time.Second)
-			dialed.Done()
-			if err != nil {
-				errs <- fmt.Errorf("conn %d: %w", i, err)
-				return
-			}
-			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(30 * time.Second))
-			<-start
-			payload := bytes.Repeat([]byte(fmt.Sprintf("%06d", i)), 200)
-			if _, err := conn.Write(payload); err != nil {
-				errs <- fmt.Errorf("conn %d: write: %w", i, err)
-				return
-			}
-			conn.(*net.TCPConn).CloseWrite()
-			got, err := io.ReadAll(conn)
-			if err != nil || !bytes.Equal(got, payload) {
-				errs <- fmt.Errorf("conn %d: got %d bytes, %v", i, len(got), err)
-			}
-		})
-	}
-	dialed.Wait()
-	if len(errs) == 0 {
+	load := dialEchoLoad(public, n, 30*time.Second)
+	if !load.failedDials() {
 		eventually(t, fmt.Sprintf("%d connections relayed at once", n), func() bool {
 			return s.Stats().ConnectionsActive == int64(n)
 		})
 	}
-	close(start)
-	done.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range load.release() {
 		t.Error(err)
 	}
 	eventually(t, "all connections closed", func() bool { return s.Stats().ConnectionsActive == 0 })

@@ -1,7 +1,9 @@
 package bore
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -150,3 +152,58 @@ var (
 	discardLogger = slog.New(slog.DiscardHandler)
 	noDeadline    time.Time
 )
+
+// echoLoad is n connections to an echo service (directly or through a tunnel), all opened before any is used, so
+// all n are relayed at the same time; release then makes each send its own payload and expect it back in full.
+type echoLoad struct {
+	errs  chan error
+	start chan struct{}
+	done  sync.WaitGroup
+}
+
+// dialEchoLoad opens n connections to addr and returns once every dial has finished.
+func dialEchoLoad(addr string, n int, deadline time.Duration) *echoLoad {
+	l := &echoLoad{errs: make(chan error, n), start: make(chan struct{})}
+	var dialed sync.WaitGroup
+	dialed.Add(n)
+	for i := range n {
+		l.done.Go(func() {
+			conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+			dialed.Done()
+			if err != nil {
+				l.errs <- fmt.Errorf("conn %d: %w", i, err)
+				return
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(deadline))
+			<-l.start
+			payload := bytes.Repeat([]byte(fmt.Sprintf("%06d", i)), 200) // 1200 bytes
+			if _, err := conn.Write(payload); err != nil {
+				l.errs <- fmt.Errorf("conn %d: write: %w", i, err)
+				return
+			}
+			conn.(*net.TCPConn).CloseWrite()
+			got, err := io.ReadAll(conn)
+			if err != nil || !bytes.Equal(got, payload) {
+				l.errs <- fmt.Errorf("conn %d: got %d bytes, %v", i, len(got), err)
+			}
+		})
+	}
+	dialed.Wait()
+	return l
+}
+
+// failedDials reports whether a dial has failed already.
+func (l *echoLoad) failedDials() bool { return len(l.errs) > 0 }
+
+// release lets every connection exchange its payload and returns the errors once all are done.
+func (l *echoLoad) release() []error {
+	close(l.start)
+	l.done.Wait()
+	close(l.errs)
+	var errs []error
+	for err := range l.errs {
+		errs = append(errs, err)
+	}
+	return errs
+}

@@ -4,7 +4,6 @@ package bore
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -80,51 +79,22 @@ func runConcurrent(b *testing.B, tunnel bool, n int) map[string]float64 {
 		target, relaying = client.addr, server
 	}
 
-	errs := make(chan error, n)
-	start := make(chan struct{})
-	var dialed, done sync.WaitGroup
-	dialed.Add(n)
 	b.StartTimer()
-	for i := range n {
-		done.Go(func() {
-			conn, err := net.DialTimeout("tcp", target, 10*time.Second)
-			dialed.Done()
-			if err != nil {
-				errs <- fmt.Errorf("conn %d: %w", i, err)
-				return
-			}
-			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(60 * time.Second))
-			<-start
-			payload := bytes.Repeat([]byte(fmt.Sprintf("%06d", i)), 200)
-			if _, err := conn.Write(payload); err != nil {
-				errs <- fmt.Errorf("conn %d: write: %w", i, err)
-				return
-			}
-			conn.(*net.TCPConn).CloseWrite()
-			got, err := io.ReadAll(conn)
-			if err != nil || !bytes.Equal(got, payload) {
-				errs <- fmt.Errorf("conn %d: got %d bytes, %v", i, len(got), err)
-			}
-		})
-	}
-	dialed.Wait()
+	load := dialEchoLoad(target, n, 60*time.Second)
 	deadline := time.Now().Add(30 * time.Second)
-	for len(errs) == 0 && relaying.stats(b)["active"] < float64(n) {
+	for !load.failedDials() && relaying.stats(b)["active"] < float64(n) {
 		if time.Now().After(deadline) {
 			b.Errorf("only %v of %d connections relayed at once after 30 s", relaying.stats(b)["active"], n)
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	close(start)
-	done.Wait()
+	errs := load.release()
 	b.StopTimer()
-	close(errs)
-	m := map[string]float64{"errors": float64(len(errs))}
-	for err := range errs {
+	for _, err := range errs {
 		b.Log(err)
 	}
+	m := map[string]float64{"errors": float64(len(errs))}
 	for name, p := range procs {
 		st := p.stats(b)
 		m[name+"-rss-MB"] = st["hwm-kb"] / 1024
