@@ -145,6 +145,7 @@ func (a *app) readDocument() (*doc.Document, error) {
 	if err != nil {
 		return nil, asUsage(err)
 	}
+	a.maskDocument(d) // under GitHub Actions: before anything this command prints
 	return d, nil
 }
 

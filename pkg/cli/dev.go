@@ -336,6 +336,7 @@ func (s *devSession) cleanup() (leftPatched bool) {
 		}
 		cancel()
 		_ = recordRestores(s.doc, nil, res.restores)
+		_ = a.summarize(s.doc, doc.FieldRestores)
 		if res.err != nil || s.journal.Len() > 0 {
 			a.ui.fail("Left patched: %s", strings.Join(journalFunctions(s.journal), ", "))
 			leftPatched = true

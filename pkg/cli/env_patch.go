@@ -73,6 +73,9 @@ func (a *app) envPatch(c *cli.Context) error {
 			return err
 		}
 	}
+	if err := a.summarize(d, doc.FieldPatches); err != nil {
+		return err
+	}
 	if err := a.writeDocument(d); err != nil {
 		return err
 	}

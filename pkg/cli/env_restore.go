@@ -64,6 +64,9 @@ func (a *app) envRestore(c *cli.Context) error {
 	if err := recordRestores(d, patches, restores); err != nil {
 		return err
 	}
+	if err := a.summarize(d, doc.FieldRestores); err != nil {
+		return err
+	}
 	if err := a.writeDocument(d); err != nil {
 		return err
 	}

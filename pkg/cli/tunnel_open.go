@@ -66,6 +66,9 @@ func (a *app) tunnelOpen(c *cli.Context) error {
 	if err := d.Set(doc.FieldTunnels, tunnels); err != nil {
 		return err
 	}
+	if err := a.summarize(d, doc.FieldTunnels); err != nil {
+		return err
+	}
 	if err := a.writeDocument(d); err != nil {
 		return err
 	}
@@ -183,6 +186,9 @@ func (a *app) tunnelOpenDetached(ctx context.Context, c *cli.Context, d *doc.Doc
 		a.ui.ok("Starting tunnel: %s → %s", t.Resource, t.Public)
 	}
 	if err := d.Set(doc.FieldTunnels, st.Tunnels); err != nil {
+		return err
+	}
+	if err := a.summarize(d, doc.FieldTunnels); err != nil {
 		return err
 	}
 	if err := a.writeDocument(d); err != nil {
