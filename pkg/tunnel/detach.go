@@ -23,6 +23,9 @@ type State struct {
 	PID     int          `json:"pid"`
 	Started time.Time    `json:"started"`
 	Tunnels []doc.Tunnel `json:"tunnels"`
+	// ProcStart identifies the holder beyond its pid where the platform tells a process's start (Linux: clock
+	// ticks since boot), so that a pid reused by another program after an unclean end is never signalled.
+	ProcStart uint64 `json:"procStart,omitempty"`
 }
 
 // ErrNoSession: no detached session is recorded in the state directory.
@@ -73,13 +76,19 @@ func RemoveState(dir string, pid int) error {
 	return err
 }
 
-// Alive reports whether the process holding a detached session is running.
-func (st *State) Alive() bool { return processAlive(st.PID) }
+// Alive reports whether the process holding a detached session is running: the pid is live and, where the
+// platform tells, it is still the process that wrote the record (not another program that got the pid since).
+func (st *State) Alive() bool {
+	if !processAlive(st.PID) {
+		return false
+	}
+	return st.ProcStart == 0 || processStartTime(st.PID) == st.ProcStart
+}
 
 // Stop ends the detached session's process: SIGTERM, then SIGKILL once grace has passed (Windows: kill). It
 // returns once the process is gone and removes the record.
 func Stop(ctx context.Context, dir string, st *State, grace time.Duration) error {
-	if processAlive(st.PID) {
+	if st.Alive() {
 		if err := terminate(st.PID, false); err != nil {
 			return fmt.Errorf("stopping process %d: %w", st.PID, err)
 		}
@@ -200,7 +209,7 @@ func Hold(ctx context.Context, in io.Reader, out io.WriteCloser, dir string, opt
 	}
 	defer s.Close()
 	pid := os.Getpid()
-	st := State{PID: pid, Started: time.Now().UTC().Truncate(time.Second), Tunnels: s.Tunnels()}
+	st := State{PID: pid, Started: time.Now().UTC().Truncate(time.Second), Tunnels: s.Tunnels(), ProcStart: processStartTime(pid)}
 	if err := WriteState(dir, st); err != nil {
 		answer(ready{Error: err.Error()})
 		return err
