@@ -218,6 +218,7 @@ func (s *devSession) patch(ctx context.Context, resource string) error {
 			return !slices.ContainsFunc(p.Bindings, func(b doc.Binding) bool { return b.Resource == resource })
 		})
 	}
+	s.a.announcePatch(s.patcher, len(plans))
 	res, err := s.patcher.Patch(ctx, plans)
 	if merr := mergePatches(s.doc, res.Patches); merr != nil {
 		return merr

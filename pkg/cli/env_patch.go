@@ -64,6 +64,7 @@ func (a *app) envPatch(c *cli.Context) error {
 		DryRun:      dryRun,
 		Progress:    a.patchProgress,
 	}
+	a.announcePatch(p, len(plans))
 	res, patchErr := p.Patch(ctx, plans)
 	if err := mergePatches(d, res.Patches); err != nil {
 		return err
@@ -207,4 +208,16 @@ func functionList(errs error) string {
 		}
 	}
 	return strings.Join(names, ", ")
+}
+
+// announcePatch says what is about to happen before the longest step of a session: Lambda takes seconds to make
+// each update live, and a silent terminal would look stuck.
+func (a *app) announcePatch(p *lambdaenv.Patcher, n int) {
+	switch {
+	case n == 0 || p.DryRun:
+	case p.Wait:
+		a.ui.info("Updating %s; each is reported once its update is live...", plural(n, "function"))
+	default:
+		a.ui.info("Updating %s (--no-wait: not waiting for the updates to go live)...", plural(n, "function"))
+	}
 }
