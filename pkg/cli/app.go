@@ -149,6 +149,15 @@ func (a *app) readDocument() (*doc.Document, error) {
 	return d, nil
 }
 
+// finishDocument ends a step: it reports the fields the step added to GitHub Actions (outputs and job summary;
+// nothing elsewhere), then prints the document.
+func (a *app) finishDocument(d *doc.Document, fields ...string) error {
+	if err := a.summarize(d, fields...); err != nil {
+		return err
+	}
+	return a.writeDocument(d)
+}
+
 // writeDocument prints the document on stdout: the only thing stdout ever carries.
 func (a *app) writeDocument(d *doc.Document) error {
 	if err := d.Write(a.stdout); err != nil {

@@ -33,10 +33,7 @@ func (a *app) detectAction(c *cli.Context) error {
 	if err := a.detect(c, d); err != nil {
 		return err
 	}
-	if err := a.summarize(d, doc.FieldFunctions, doc.FieldSkipped); err != nil {
-		return err
-	}
-	return a.writeDocument(d)
+	return a.finishDocument(d, doc.FieldFunctions, doc.FieldSkipped)
 }
 
 // detect enriches d with "region", the --local resources, "functions" and "skipped". Every flag and the document

@@ -342,13 +342,7 @@ func (s *devSession) cleanup() (leftPatched bool) {
 			a.ui.fail("Left patched: %s", strings.Join(journalFunctions(s.journal), ", "))
 			leftPatched = true
 		} else {
-			n := 0
-			for _, r := range res.restores {
-				if r.State != doc.RestoreGone {
-					n++
-				}
-			}
-			a.ui.ok("Lambda env vars restored (%s)", plural(n, "function"))
+			a.reportRestored(res.restores)
 		}
 	}
 	if s.tunnels != nil {

@@ -74,10 +74,7 @@ func (a *app) envPatch(c *cli.Context) error {
 			return err
 		}
 	}
-	if err := a.summarize(d, doc.FieldPatches); err != nil {
-		return err
-	}
-	if err := a.writeDocument(d); err != nil {
+	if err := a.finishDocument(d, doc.FieldPatches); err != nil {
 		return err
 	}
 	if patchErr != nil {

@@ -64,16 +64,19 @@ func (a *app) envRestore(c *cli.Context) error {
 	if err := recordRestores(d, patches, restores); err != nil {
 		return err
 	}
-	if err := a.summarize(d, doc.FieldRestores); err != nil {
-		return err
-	}
-	if err := a.writeDocument(d); err != nil {
+	if err := a.finishDocument(d, doc.FieldRestores); err != nil {
 		return err
 	}
 	if restoreErr != nil {
 		return leftPatched(fmt.Errorf("left patched: %s\n%w\n  the journal %s is kept: run `stptunnel env restore` to finish",
 			functionList(restoreErr), restoreErr, journal.Path()))
 	}
+	a.reportRestored(restores)
+	return nil
+}
+
+// reportRestored prints the seed's closing line of a restore; functions deleted meanwhile are not counted.
+func (a *app) reportRestored(restores []doc.Restore) {
 	n := 0
 	for _, r := range restores {
 		if r.State != doc.RestoreGone {
@@ -81,7 +84,6 @@ func (a *app) envRestore(c *cli.Context) error {
 		}
 	}
 	a.ui.ok("Lambda env vars restored (%s)", plural(n, "function"))
-	return nil
 }
 
 // restoreEntries chooses what to restore: the document's patches when it has any, else the journal. A patch whose

@@ -66,10 +66,7 @@ func (a *app) tunnelOpen(c *cli.Context) error {
 	if err := d.Set(doc.FieldTunnels, tunnels); err != nil {
 		return err
 	}
-	if err := a.summarize(d, doc.FieldTunnels); err != nil {
-		return err
-	}
-	if err := a.writeDocument(d); err != nil {
+	if err := a.finishDocument(d, doc.FieldTunnels); err != nil {
 		return err
 	}
 	a.ui.info("Holding %s; Ctrl-C closes them", plural(len(tunnels), "tunnel"))
@@ -188,10 +185,7 @@ func (a *app) tunnelOpenDetached(ctx context.Context, c *cli.Context, d *doc.Doc
 	if err := d.Set(doc.FieldTunnels, st.Tunnels); err != nil {
 		return err
 	}
-	if err := a.summarize(d, doc.FieldTunnels); err != nil {
-		return err
-	}
-	if err := a.writeDocument(d); err != nil {
+	if err := a.finishDocument(d, doc.FieldTunnels); err != nil {
 		return err
 	}
 	a.ui.info("Tunnels held by process %d; `stptunnel tunnel status` shows them, `stptunnel tunnel close` ends them", st.PID)
