@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -138,9 +139,24 @@ func (r *run) inScope(ctx context.Context) ([]function, error) {
 			return nil, nil // no need to list the region
 		}
 	}
-	return r.list(ctx, func(name string) bool {
+	fns, err := r.list(ctx, func(name string) bool {
 		return strings.HasPrefix(name, s.Prefix) && (inStack == nil || inStack[name])
 	})
+	if err != nil || inStack == nil {
+		return fns, err
+	}
+	// A function the stack names but the region does not have (deleted by hand, or a failed deployment) would
+	// otherwise vanish from the report without a word.
+	deployed := map[string]bool{}
+	for _, f := range fns {
+		deployed[f.name] = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(inStack)) {
+		if strings.HasPrefix(name, s.Prefix) && !deployed[name] {
+			r.skip(name, reasonNotFound, fmt.Sprintf("belongs to stack %s but is not deployed in %s: deploy the stack, then run detect again", s.Stack, r.Region))
+		}
+	}
+	return fns, nil
 }
 
 // vpcEgress returns, for each candidate, why it cannot reach the tunnel server ("" when it can).
