@@ -52,6 +52,11 @@ func (a *app) envPatch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	lock, err := lockStateDir(stateDir(c)) // the journal is one session's at a time
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	journal, err := lambdaenv.OpenJournal(stateDir(c))
 	if err != nil {
 		return err

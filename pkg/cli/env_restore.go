@@ -39,6 +39,11 @@ func (a *app) envRestore(c *cli.Context) error {
 	if err != nil {
 		return asUsage(err)
 	}
+	lock, err := lockStateDir(stateDir(c)) // never restore under a running session's feet: it owns the journal
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	journal, err := lambdaenv.OpenJournal(stateDir(c))
 	if err != nil {
 		return err
