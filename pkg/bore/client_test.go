@@ -152,7 +152,9 @@ func TestClientReconnect(t *testing.T) {
 	echo := startEcho(t)
 	cfg := clientConfig(t, s1, echo, "")
 	cfg.Reconnect = true
-	cfg.HeartbeatTimeout = 200 * time.Millisecond
+	// A server's Close reaches the client as EOF at once; a short watchdog would only add spurious down/up pairs
+	// on a loaded machine, and a stale event would then be taken for the restart's.
+	cfg.HeartbeatTimeout = 5 * time.Second
 	c := startClient(t, cfg)
 	first := c.PublicAddr()
 	nextEvent(t, c) // up
