@@ -135,13 +135,13 @@ func TestClientWatchdog(t *testing.T) {
 func TestClientHeartbeatsKeepLinkUp(t *testing.T) {
 	s := startServer(t, ServerConfig{HeartbeatInterval: 20 * time.Millisecond})
 	cfg := clientConfig(t, s, 1, "")
-	cfg.HeartbeatTimeout = 150 * time.Millisecond
+	cfg.HeartbeatTimeout = 400 * time.Millisecond // 20 heartbeats: slack for a loaded machine
 	c := startClient(t, cfg)
 	nextEvent(t, c) // up
 	select {
 	case e := <-c.Events():
 		t.Fatalf("unexpected event %+v", e)
-	case <-time.After(500 * time.Millisecond):
+	case <-time.After(3 * cfg.HeartbeatTimeout):
 	}
 }
 
