@@ -205,6 +205,9 @@ func (s *Server) Close() error {
 	if s.cancel == nil {
 		return nil
 	}
+	// The listener first, synchronously: cancellation closes the connections from other goroutines, and a client
+	// that saw its connection close must not get through to a server that is going away.
+	s.ln.Close()
 	s.cancel()
 	return s.Wait()
 }
@@ -230,6 +233,10 @@ func (s *Server) acceptControl(ctx context.Context) {
 				return
 			}
 			continue
+		}
+		if ctx.Err() != nil { // accepted while the server was stopping: never serve it
+			conn.Close()
+			return
 		}
 		s.wg.Go(func() { s.handleControl(ctx, conn) })
 	}
@@ -332,6 +339,10 @@ func (s *Server) serveTunnel(ctx context.Context, conn *net.TCPConn, r *frameRea
 		return
 	}
 	t := &tunnelState{client: client, port: ln.Addr().(*net.TCPAddr).Port, conn: conn}
+	if ctx.Err() != nil { // stopping: a Hello now would announce a tunnel that is about to close
+		ln.Close()
+		return
+	}
 	// Counted open before the client hears Hello, so a client that saw Hello always finds the tunnel counted.
 	s.stats.tunnelsOpen.Add(1)
 	if err := t.send(message{kind: kindHello, port: uint16(t.port)}); err != nil {
