@@ -15,6 +15,7 @@ import (
 	"github.com/stptunnel/stptunnel/internal/cloudside"
 	"github.com/stptunnel/stptunnel/internal/services"
 	"github.com/stptunnel/stptunnel/pkg/bore"
+	"github.com/stptunnel/stptunnel/pkg/bore/boretest"
 	"github.com/stptunnel/stptunnel/pkg/connstr"
 )
 
@@ -76,7 +77,7 @@ func TestThroughTunnel(t *testing.T) {
 			t.Parallel()
 			s := services.StartT(t, kind, services.Options{})
 			typ := resourceType[kind]
-			boreServer := startBore(t)
+			boreServer := boretest.Start(t, bore.ServerConfig{})
 			client, public := openTunnel(t, boreServer, s.Port)
 			cloud := cloudside.Cloud{LocalPorts: []int{s.Port}}
 			handler, err := cloud.Handler(typ, "DB")
@@ -169,19 +170,6 @@ func checkRedisDB(t *testing.T, s *services.Server, patchedURL, key, want string
 	if err != nil || got != want {
 		t.Errorf("redis database %d holds %q (%v), want %q", opts.DB, got, err, want)
 	}
-}
-
-func startBore(t *testing.T) *bore.Server {
-	t.Helper()
-	s, err := bore.NewServer(bore.ServerConfig{BindAddr: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 func openTunnel(t *testing.T, s *bore.Server, localPort int) (*bore.Client, connstr.HostPort) {

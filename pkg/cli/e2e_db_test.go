@@ -23,6 +23,7 @@ import (
 	"github.com/stptunnel/stptunnel/internal/services"
 	"github.com/stptunnel/stptunnel/pkg/awssim"
 	"github.com/stptunnel/stptunnel/pkg/bore"
+	"github.com/stptunnel/stptunnel/pkg/bore/boretest"
 	"github.com/stptunnel/stptunnel/pkg/connstr"
 )
 
@@ -255,7 +256,7 @@ func TestE2EDatabases(t *testing.T) {
 func e2ePipe(t *testing.T, bin string, s *services.Server) {
 	sc := e2eScenarioFor(t, s)
 	e := &e2eEnv{t: t, bin: bin, stateDir: t.TempDir()}
-	e.sim, e.bore = e2eSim(t), e2eBore(t)
+	e.sim, e.bore = e2eSim(t), boretest.Start(t, bore.ServerConfig{})
 	cloud := cloudside.Cloud{LocalPorts: []int{s.Port}}
 	for _, f := range sc.functions {
 		e.sim.PutFunction(awssim.Function{Name: f.name, Runtime: "provided.al2023", Handler: "bootstrap", Env: f.env})
@@ -409,19 +410,6 @@ func e2eSim(t *testing.T) *awssim.Server {
 	return sim
 }
 
-func e2eBore(t *testing.T) *bore.Server {
-	t.Helper()
-	s, err := bore.NewServer(bore.ServerConfig{BindAddr: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // Variables that turn the test binary into the command `stptunnel dev -- COMMAND` runs (TestE2EInvokeHelper).
 const (
 	e2eInvokeEnv  = "STPTUNNEL_E2E_INVOKE"  // comma-separated function names
@@ -434,7 +422,7 @@ const (
 func e2eDev(t *testing.T, bin string, s *services.Server) {
 	sc := e2eScenarioFor(t, s)
 	e := &e2eEnv{t: t, bin: bin, stateDir: t.TempDir()}
-	e.sim, e.bore = e2eSim(t), e2eBore(t)
+	e.sim, e.bore = e2eSim(t), boretest.Start(t, bore.ServerConfig{})
 	cloud := cloudside.Cloud{LocalPorts: []int{s.Port}}
 	args := []string{"dev", "--local", sc.resource.Name + ":" + sc.resource.Type + "=" + sc.resource.URL, "--to", e.bore.Addr().String()}
 	var names []string

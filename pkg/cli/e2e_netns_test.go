@@ -18,6 +18,7 @@ import (
 	"github.com/stptunnel/stptunnel/internal/services"
 	"github.com/stptunnel/stptunnel/pkg/awssim"
 	"github.com/stptunnel/stptunnel/pkg/bore"
+	"github.com/stptunnel/stptunnel/pkg/bore/boretest"
 )
 
 // TestE2ENetns is the end-to-end flow with the cloud side where it physically cannot reach the developer's
@@ -44,14 +45,7 @@ func TestE2ENetns(t *testing.T) {
 
 func netnsFlow(t *testing.T, ns *netns, bin string, s *services.Server) {
 	// The bore server on the host's end of the pair: the one address the namespace can reach.
-	boreSrv, err := bore.NewServer(bore.ServerConfig{BindAddr: ns.hostIP.String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := boreSrv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { boreSrv.Close() })
+	boreSrv := boretest.Start(t, bore.ServerConfig{BindAddr: ns.hostIP.String()})
 	sc := e2eScenarioFor(t, s)
 	e := &e2eEnv{t: t, bin: bin, stateDir: t.TempDir(), sim: e2eSim(t), bore: boreSrv}
 	for _, f := range sc.functions {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/stptunnel/stptunnel/pkg/awssim"
 	"github.com/stptunnel/stptunnel/pkg/bore"
+	"github.com/stptunnel/stptunnel/pkg/bore/boretest"
 	"github.com/stptunnel/stptunnel/pkg/connstr"
 	"github.com/stptunnel/stptunnel/pkg/doc"
 	"github.com/stptunnel/stptunnel/pkg/lambdaenv"
@@ -245,14 +246,7 @@ func newReadyEnv(b *testing.B) *readyEnv {
 		sim.PutFunction(awssim.Function{Name: fmt.Sprintf("svc-%02d", i), Env: env})
 	}
 	sim.SetFault("*", awssim.Fault{Latency: 50 * time.Millisecond})
-	server, err := bore.NewServer(bore.ServerConfig{BindAddr: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := server.Start(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { server.Close() })
+	server := boretest.Start(b, bore.ServerConfig{Logger: slog.New(slog.DiscardHandler)})
 	return &readyEnv{sim: sim, server: server, local: local, url: url}
 }
 
