@@ -146,13 +146,7 @@ func cmdBoreServerStats(ts *testscript.TestScript, neg bool, args []string) {
 // cmdBoreStandIn makes $WORK/bin/bore, a link to this test binary, which then acts as bore (see init), and
 // exports its path as BORE_STANDIN.
 func cmdBoreStandIn(ts *testscript.TestScript, neg bool, args []string) {
-	exe, err := os.Executable()
-	ts.Check(err)
-	dir := ts.MkAbs("bin")
-	ts.Check(os.MkdirAll(dir, 0o755))
-	path := filepath.Join(dir, boreStandInName)
-	ts.Check(os.Symlink(exe, path))
-	ts.Setenv("BORE_STANDIN", path)
+	linkSelf(ts, boreStandInName, "BORE_STANDIN")
 }
 
 // cmdTCPEcho starts a TCP echo service on 127.0.0.1 and exports NAME_ADDR and NAME_PORT: `tcpecho NAME`.

@@ -124,13 +124,7 @@ func cmdCloudsideLink(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 0 {
 		ts.Fatalf("usage: cloudside-link")
 	}
-	exe, err := os.Executable()
-	ts.Check(err)
-	dir := ts.MkAbs("bin")
-	ts.Check(os.MkdirAll(dir, 0o755))
-	path := filepath.Join(dir, cloudsideProgram)
-	ts.Check(os.Symlink(exe, path))
-	ts.Setenv("CLOUDSIDE", path)
+	linkSelf(ts, cloudsideProgram, "CLOUDSIDE")
 }
 
 func cmdCloudside(ts *testscript.TestScript, neg bool, args []string) {

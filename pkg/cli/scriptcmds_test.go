@@ -2,7 +2,9 @@ package cli
 
 import (
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -51,4 +53,16 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
 	}
+}
+
+// linkSelf makes $WORK/bin/NAME a link to this test binary, which acts as another program when run under that
+// name (see the init functions that check os.Args[0]), and exports the link's path as envVar.
+func linkSelf(ts *testscript.TestScript, name, envVar string) {
+	exe, err := os.Executable()
+	ts.Check(err)
+	dir := ts.MkAbs("bin")
+	ts.Check(os.MkdirAll(dir, 0o755))
+	path := filepath.Join(dir, name)
+	ts.Check(os.Symlink(exe, path))
+	ts.Setenv(envVar, path)
 }
