@@ -14,8 +14,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,11 +96,33 @@ func (c Cloud) run(ctx context.Context, payload []byte, driver string,
 	return json.Marshal(resp)
 }
 
-// checkValue refuses a connection string that names one of the developer's services.
+// UnreachableError is a handler's refusal of a host name other than localhost: a deployed cloud database, say.
+// The tests reach only this machine, and no DNS lookup is ever made for them.
+type UnreachableError struct {
+	Variable string
+	Host     string
+}
+
+func (e *UnreachableError) Error() string {
+	return e.Variable + " names " + e.Host + ", a host these tests do not reach (the deployed cloud database?): no lookup is made"
+}
+
+// checkValue refuses a connection string that names one of the developer's services, or a host name that would
+// need a DNS lookup (the tests touch only loopback).
 func (c Cloud) checkValue(variable, value string, defaultPort int) error {
 	for _, m := range connstr.Find(value, defaultPort) {
 		if c.isLocal(m.Addr.Host, m.Addr.Port) {
 			return &LocalError{Variable: variable, Addr: m.Addr.String()}
+		}
+	}
+	for _, text := range connstr.Addresses(connstr.Redact(value)) {
+		host := text
+		if h, _, err := net.SplitHostPort(text); err == nil {
+			host = h
+		}
+		host = strings.Trim(host, "[]")
+		if _, err := netip.ParseAddr(host); err != nil && !connstr.IsLocalHost(host) {
+			return &UnreachableError{Variable: variable, Host: host}
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -147,7 +148,11 @@ func (s *Server) invokeHTTP(w http.ResponseWriter, r *http.Request) {
 //   - "dial:VAR": connects to the host:port in variable VAR (a URL such as
 //     postgres://u:p@host:port/db, or a bare host:port), writes the payload,
 //     half-closes, and returns all it reads back: a function reaching a
-//     database through the tunnel, end to end.
+//     database through the tunnel, end to end. "dial:HOSTVAR+PORTVAR" takes
+//     the host and the port from two variables (Stacktape's _HOST and _PORT).
+//     Only IP addresses and localhost are dialled: a name such as a cloud
+//     database's is refused without a DNS lookup (the emulator's functions
+//     reach only this machine).
 func BuiltinHandler(name string) (Handler, bool) {
 	switch {
 	case name == "env":
@@ -182,16 +187,14 @@ func CompactJSON(env map[string]string) []byte {
 
 func dialHandler(variable string) Handler {
 	return func(ctx context.Context, env map[string]string, payload []byte) ([]byte, error) {
-		value, ok := env[variable]
-		if !ok {
-			return nil, fmt.Errorf("variable %s is not set", variable)
+		addr, err := dialAddress(env, variable)
+		if err != nil {
+			return nil, err
 		}
-		addr := value
-		if u, err := url.Parse(value); err == nil && u.Host != "" {
-			addr = u.Host
-		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return nil, fmt.Errorf("variable %s: no host:port in %q", variable, value)
+		if host, _, _ := net.SplitHostPort(addr); host != "localhost" {
+			if _, err := netip.ParseAddr(host); err != nil {
+				return nil, fmt.Errorf("variable %s names %s: not an address this emulator reaches (no DNS lookup is made)", variable, host)
+			}
 		}
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
@@ -216,4 +219,39 @@ func dialHandler(variable string) Handler {
 		}
 		return out, nil
 	}
+}
+
+// dialAddress is the host:port a dial handler connects to: from one variable (a URL or a bare host:port), or
+// from a HOSTVAR+PORTVAR pair.
+func dialAddress(env map[string]string, variable string) (string, error) {
+	get := func(name string) (string, error) {
+		v, ok := env[name]
+		if !ok {
+			return "", fmt.Errorf("variable %s is not set", name)
+		}
+		return v, nil
+	}
+	if hostVar, portVar, ok := strings.Cut(variable, "+"); ok {
+		host, err := get(hostVar)
+		if err != nil {
+			return "", err
+		}
+		port, err := get(portVar)
+		if err != nil {
+			return "", err
+		}
+		return net.JoinHostPort(host, port), nil
+	}
+	value, err := get(variable)
+	if err != nil {
+		return "", err
+	}
+	addr := value
+	if u, err := url.Parse(value); err == nil && u.Host != "" {
+		addr = u.Host
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return "", fmt.Errorf("variable %s: no host:port in %q", variable, value)
+	}
+	return addr, nil
 }

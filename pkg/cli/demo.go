@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -35,7 +36,9 @@ const (
 	demoUnrelated = "demo-thumbnailer"
 	demoVar       = "STP_POSTGRES_DB_CONNECTION_STRING"
 	demoPassword  = "demo-pa55word"
-	demoQuery     = "SELECT greeting FROM hello"
+	// demoDeployed is what the sample stack was deployed with: the cloud database, as in a real stack.
+	demoDeployed = "postgres://admin:demo-cl0ud-pw@demo-db.cluster-c9x2.eu-west-1.rds.amazonaws.com:5432/app?sslmode=require"
+	demoQuery    = "SELECT greeting FROM hello"
 )
 
 func (a *app) demoCommand() *cli.Command {
@@ -73,7 +76,8 @@ func (a *app) demo(c *cli.Context) error {
 	}
 	defer sim.Close()
 	localURL := fmt.Sprintf("postgres://app:%s@localhost:%d/app?sslmode=disable", demoPassword, db.port())
-	seedDemoStack(sim, localURL)
+	seedDemoStack(sim)
+	sim.RegisterHandler(demoAPI, demoHandler(localURL))
 	stateDir, err := os.MkdirTemp("", "stptunnel-demo-")
 	if err != nil {
 		return err
@@ -143,16 +147,16 @@ func (a *app) showEnv(title, function string, env map[string]string) {
 }
 
 // seedDemoStack puts the sample stack into the emulator.
-func seedDemoStack(sim *awssim.Server, localURL string) {
+func seedDemoStack(sim *awssim.Server) {
 	sim.PutSubnet(awssim.Subnet{ID: "subnet-demo-private", VpcID: "vpc-demo", CidrBlock: "10.0.1.0/24", AvailabilityZone: sim.Region() + "a"})
 	sim.PutRouteTable(awssim.RouteTable{ID: "rtb-demo-main", VpcID: "vpc-demo", Main: true, Routes: []awssim.Route{
 		{DestinationCidrBlock: "10.0.0.0/16", GatewayID: "local"},
 		{DestinationCidrBlock: "0.0.0.0/0", GatewayID: "igw-demo"}, // an internet gateway alone gives Lambda no egress
 	}})
 	sim.PutFunction(awssim.Function{Name: demoAPI, Runtime: "nodejs20.x", Handler: "index.handler",
-		Env: map[string]string{demoVar: localURL, "LOG_LEVEL": "info"}})
+		Env: map[string]string{demoVar: demoDeployed, "LOG_LEVEL": "info"}})
 	sim.PutFunction(awssim.Function{Name: demoWorker, Runtime: "nodejs20.x", Handler: "worker.handler",
-		Env: map[string]string{demoVar: localURL},
+		Env: map[string]string{demoVar: demoDeployed},
 		VPC: &awssim.VPCConfig{SubnetIDs: []string{"subnet-demo-private"}, SecurityGroupIDs: []string{"sg-demo"}, VpcID: "vpc-demo"}})
 	sim.PutFunction(awssim.Function{Name: demoUnrelated, Runtime: "python3.12", Handler: "app.handler",
 		Env: map[string]string{"BUCKET": "demo-images"}})
@@ -162,12 +166,12 @@ func seedDemoStack(sim *awssim.Server, localURL string) {
 		{LogicalID: "ThumbnailerFunction", PhysicalID: demoUnrelated, Type: "AWS::Lambda::Function"},
 		{LogicalID: "ImagesBucket", PhysicalID: "demo-images", Type: "AWS::S3::Bucket"},
 	}})
-	sim.RegisterHandler(demoAPI, demoHandler(localURL))
 }
 
 // demoHandler is the function's code "in AWS": it connects to whatever its connection string names. Like a real
 // Lambda, it cannot reach the developer's database directly, so it refuses the database's own address (under any
-// spelling of this machine) instead of cheating: only the tunnel's address gets through.
+// spelling of this machine) instead of cheating: only the tunnel's address gets through. The cloud database the
+// stack was deployed with does not exist here: it is refused without a DNS lookup.
 func demoHandler(localURL string) awssim.Handler {
 	local, _ := connstr.NewLocal("postgresDb", connstr.TypePostgres, localURL)
 	return func(ctx context.Context, env map[string]string, payload []byte) ([]byte, error) {
@@ -183,6 +187,9 @@ func demoInvoke(ctx context.Context, env map[string]string, payload []byte, loca
 	host, port, err := demoAddress(value)
 	if err != nil {
 		return nil, err
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return nil, fmt.Errorf("%s names %s, the cloud database, which this demo does not have (not patched?)", demoVar, host)
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, port))

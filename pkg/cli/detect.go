@@ -58,8 +58,13 @@ func (a *app) detect(c *cli.Context, d *doc.Document) error {
 		return err
 	}
 	for _, f := range res.Functions {
-		for _, b := range f.Bindings {
-			a.ui.info("%s: %s → %s (%s)", f.Name, b.Env, b.Resource, b.Via)
+		decisions := res.Decisions[f.Name]
+		for i, b := range f.Bindings {
+			if i < len(decisions) {
+				a.ui.info("%s: %s → %s (%s): %s", f.Name, b.Env, b.Resource, b.Via, decisions[i].Describe())
+			} else {
+				a.ui.info("%s: %s → %s (%s)", f.Name, b.Env, b.Resource, b.Via)
+			}
 		}
 	}
 	for _, w := range res.Warnings {

@@ -196,6 +196,9 @@ func (s *devSession) start(ctx context.Context) (ready bool, err error) {
 		return false, err
 	}
 	patches, _ := d.Patches()
+	if err := nothingPatched(patches, s.patcher.DryRun); err != nil {
+		return false, err
+	}
 	if s.patcher.DryRun {
 		a.ui.ok("Dry run: %s would use %s; nothing was written", plural(len(patches), "function"), plural(len(tunnels), "tunnel"))
 	} else {

@@ -86,7 +86,21 @@ func (a *app) envPatch(c *cli.Context) error {
 		return fmt.Errorf("%w\n  functions already patched stay patched: `stptunnel env restore` puts them back (journal %s)",
 			patchErr, journal.Path())
 	}
-	return nil
+	return nothingPatched(res.Patches, dryRun)
+}
+
+// nothingPatched is the error of a step that had functions to patch and patched none of them: it must not look
+// like success. Each function's reason was reported as it was skipped.
+func nothingPatched(patches []doc.Patch, dryRun bool) error {
+	if dryRun {
+		return nil
+	}
+	for _, p := range patches {
+		if p.State == doc.PatchApplied {
+			return nil
+		}
+	}
+	return errors.New("no function was patched: each was skipped for the reason given above")
 }
 
 // patchProgress prints the patch's events in the seed's words. Values are never printed: only names.
@@ -99,7 +113,7 @@ func (a *app) patchProgress(e lambdaenv.Event) {
 	case lambdaenv.EventUpToDate:
 		a.ui.info("Lambda env vars already point at the tunnels: %s", e.Function)
 	case lambdaenv.EventNothingToPatch:
-		a.ui.warn("Skipping %s: none of its bound variables holds a local address (changed since detect?)", e.Function)
+		a.ui.warn("Skipping %s: nothing to change (%v)", e.Function, e.Err)
 	case lambdaenv.EventSkipped:
 		a.ui.warn("Skipping %s: %v", e.Function, e.Err)
 	}

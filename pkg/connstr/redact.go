@@ -64,28 +64,59 @@ func appendURLPasswords(s string, hide []span) []span {
 }
 
 // urlUserinfoEnd returns the index of the '@' ending the userinfo of token,
-// the text after "://", or -1. A password with an unencoded '/', '?' or '#'
-// would end the authority early, so when no '@' comes before those, the
-// userinfo runs to the last '@' before the first '/', '?' or '#' that follows
-// an '@'. That may hide a path or query with an '@' in it: too much, not too
-// little.
+// the text after "://", or -1. Everything between "://" and the last '@'
+// that is followed by a host list (host[:port][,host[:port]...], up to the
+// next '/', '?', '#' or the end) is credentials: a password with an
+// unencoded '@', '/', '?', '#' or ':' is hidden whole. That may hide a path
+// or query with an '@' in it: too much, not too little. When no '@' is
+// followed by a host list, the last '@' before the first '/', '?' or '#'
+// ends it, as URL parsers read it.
 func urlUserinfoEnd(token string) int {
+	for at := strings.LastIndexByte(token, '@'); at >= 0; at = strings.LastIndexByte(token[:at], '@') {
+		rest := token[at+1:]
+		if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+			rest = rest[:end]
+		}
+		if isHostList(rest) {
+			return at
+		}
+	}
 	authEnd := strings.IndexAny(token, "/?#")
 	if authEnd < 0 {
 		authEnd = len(token)
 	}
-	if at := strings.LastIndexByte(token[:authEnd], '@'); at >= 0 {
-		return at
+	return strings.LastIndexByte(token[:authEnd], '@')
+}
+
+// isHostList reports whether s reads as a URL's host list: host[:port] entries
+// separated by commas, IPv6 in brackets; empty (a unix socket URL) counts.
+func isHostList(s string) bool {
+	for _, h := range strings.Split(s, ",") {
+		host, port := h, ""
+		if strings.HasPrefix(h, "[") {
+			end := strings.IndexByte(h, ']')
+			if end < 0 {
+				return false
+			}
+			host, port = h[1:end], strings.TrimPrefix(h[end+1:], ":")
+			if len(h) > end+1 && h[end+1] != ':' {
+				return false
+			}
+		} else if c := strings.IndexByte(h, ':'); c >= 0 {
+			host, port = h[:c], h[c+1:]
+		}
+		for i := 0; i < len(host); i++ {
+			if !isHostChar(host[i]) && host[i] != ':' && host[i] != '%' {
+				return false
+			}
+		}
+		for i := 0; i < len(port); i++ {
+			if !isDigit(port[i]) {
+				return false
+			}
+		}
 	}
-	first := strings.IndexByte(token, '@')
-	if first < 0 {
-		return -1
-	}
-	after := strings.IndexAny(token[first:], "/?#")
-	if after < 0 {
-		after = len(token) - first
-	}
-	return strings.LastIndexByte(token[:first+after], '@')
+	return true
 }
 
 // appendMySQLPasswords adds the password of every Go MySQL DSN

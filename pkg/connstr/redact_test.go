@@ -13,6 +13,8 @@ func TestRedact(t *testing.T) {
 		{"postgres://app:s3%40cr%2Fet@localhost/app", "postgres://app:****@localhost/app"},
 		{"postgres://app:s3@cret@localhost/app", "postgres://app:****@localhost/app"},
 		{"postgres://app:s3/cr?et#x@localhost/app", "postgres://app:****@localhost/app"},
+		{"postgres://u:p@ss:w/rd%#x@localhost:5432/app", "postgres://u:****@localhost:5432/app"},
+		{"postgres://admin:p@ss/w@rd@db.example.com/app", "postgres://admin:****@db.example.com/app"},
 		{"redis://:s3cret@localhost:6379/0", "redis://:****@localhost:6379/0"},
 		{"redis://localhost:6379/0", "redis://localhost:6379/0"},
 		{"postgres://app@localhost/app", "postgres://app@localhost/app"},

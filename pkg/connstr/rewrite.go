@@ -2,6 +2,7 @@ package connstr
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -179,4 +180,21 @@ func applyEdits(v string, edits []edit) (string, error) {
 func isIP(host string) bool {
 	_, err := netip.ParseAddr(host)
 	return err == nil
+}
+
+// Addresses returns the host[:port] text of every entry in value, local or
+// not, as written (no default port added), in the order they appear: what a
+// value names, for a message ("replace db.example.com:5432 with the tunnel").
+// It holds no credentials when value holds none: redact value first.
+func Addresses(value string) []string {
+	var out []string
+	for _, e := range scan(value, 0).entries {
+		m := e.match()
+		text := value[m.Start:m.End]
+		if e.form == formDSN && e.explicitPort() {
+			text = net.JoinHostPort(value[e.host.start:e.host.end], value[e.port.start:e.port.end])
+		}
+		out = append(out, text)
+	}
+	return out
 }

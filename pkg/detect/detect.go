@@ -57,6 +57,8 @@ type Result struct {
 	Skipped   []doc.Skip
 	Scanned   int      // functions examined (in scope and deployed)
 	Warnings  []string // things the user should know that are not skips, e.g. a value a tunnel cannot carry
+	// Decisions says, per function name, what env patch will do to each of its bindings (same order).
+	Decisions map[string][]lambdaenv.Decision
 }
 
 type run struct {
@@ -103,7 +105,7 @@ func Run(ctx context.Context, clients Clients, opts Options) (*Result, error) {
 			r.skip(c.name, reasonVPCNoNAT, msg)
 			continue
 		}
-		if reason, msg := r.limits(c); reason != "" {
+		if reason, msg := r.limits(&c); reason != "" {
 			r.skip(c.name, reason, msg)
 			continue
 		}
@@ -206,24 +208,26 @@ func (r *run) vpcEgress(ctx context.Context, cs []candidate) ([]string, error) {
 	return msgs, nil
 }
 
-// limits predicts whether Lambda would refuse the patched variables, with the longest public address.
-func (r *run) limits(c candidate) (reason, message string) {
+// limits predicts what env patch will do to each binding (recorded in the bindings and Result.Decisions) and
+// whether Lambda would refuse the patched variables, sized with the longest public address.
+func (r *run) limits(c *candidate) (reason, message string) {
 	targets := map[string]lambdaenv.Target{}
 	for _, res := range r.Resources {
 		targets[res.Name] = lambdaenv.Target{Resource: res, Public: r.Public}
 	}
-	next, changes, err := lambdaenv.Rewrite(c.env, c.bindings, targets)
+	next, _, decisions, err := lambdaenv.Rewrite(c.env, c.bindings, targets)
 	if err != nil {
 		// Not a skip reason: env patch refuses it with the same message; say it now.
 		r.result.Warnings = append(r.result.Warnings, fmt.Sprintf("%s: %v", c.name, err))
 		return "", ""
 	}
-	for _, b := range c.bindings {
-		if !slices.ContainsFunc(changes, func(ch doc.Change) bool { return ch.Env == b.Env }) {
-			r.result.Warnings = append(r.result.Warnings, fmt.Sprintf(
-				"%s: %s does not hold the local address of %s: env patch will leave it as it is", c.name, b.Env, b.Resource))
-		}
+	for i, d := range decisions {
+		c.bindings[i].Action = string(d.Action)
 	}
+	if r.result.Decisions == nil {
+		r.result.Decisions = map[string][]lambdaenv.Decision{}
+	}
+	r.result.Decisions[c.name] = decisions
 	var limit *lambdaenv.LimitError
 	if err := lambdaenv.CheckLimits(next); errors.As(err, &limit) {
 		switch limit.Reason {

@@ -29,7 +29,7 @@
 // left over, 200 filter values per call), one call per page.
 //
 // A bound variable whose value a tunnel cannot carry (connstr.Unsupported) is not a skip reason: the function
-// is listed and Result.Warnings says why env patch will refuse it. Neither is a convention or map binding whose
-// value holds no local address (a deployed cloud database): it is listed, with a warning that env patch will
-// leave it as it is.
+// is listed and Result.Warnings says why env patch will refuse it. A convention or map binding whose value names
+// something else (a deployed cloud database) is the resource all the same: each binding's "action" (and
+// Result.Decisions) says whether env patch rewrites it in place or replaces it with the tunnel (DESIGN.md §5).
 package detect

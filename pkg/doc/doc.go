@@ -6,7 +6,7 @@
 //	  "stptunnel": "v1",
 //	  "region":    "eu-west-1",
 //	  "resources": [{"name", "type", "url", "address"}],
-//	  "functions": [{"name", "arn", "bindings": [{"env", "resource", "via"}]}],
+//	  "functions": [{"name", "arn", "bindings": [{"env", "resource", "via", "action"}]}],
 //	  "skipped":   [{"function", "reason", "message"}],
 //	  "tunnels":   [{"resource", "local", "public", "server", "engine"}],
 //	  "patches":   [{"function", "arn", "state", "revision", "changes": [{"env", "existed", "before", "after"}]}],

@@ -13,6 +13,10 @@ type Binding struct {
 	Env      string `json:"env"`
 	Resource string `json:"resource"`
 	Via      string `json:"via"` // convention | map | value
+	// Action is what env patch will do to it, as detect predicts: in-place (the value names the local address:
+	// only its host and port change) or replace (bound by name, it names something else: it becomes the
+	// tunnel's address).
+	Action string `json:"action,omitempty"`
 }
 
 // Binding kinds.

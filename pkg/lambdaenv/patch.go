@@ -53,7 +53,8 @@ const (
 	EventPatched  EventKind = "patched"    // a function's new variables were written (and are live, with Wait)
 	EventPlanned  EventKind = "planned"    // dry run: what would be written
 	EventUpToDate EventKind = "up-to-date" // patch: already written by an earlier run; restore: nothing of ours left
-	// EventNothingToPatch: no bound variable holds a local address of its resource (any more): nothing to write.
+	// EventNothingToPatch: every bound variable is to be left as it is (Err says why: a variable bound by value
+	// no longer names the local address, or is no longer set): nothing to write.
 	EventNothingToPatch EventKind = "nothing-to-patch"
 	EventSkipped        EventKind = "skipped" // Reason, Err say why; nothing was written
 	EventRetry          EventKind = "retry"   // a transient error or a race; the work goes on
@@ -155,6 +156,7 @@ func (p *Patcher) patchOne(ctx context.Context, plan Plan, slots apiSlots) (*doc
 	var (
 		entry   Entry // the journal entry as it stands, updated as the patch goes
 		changes []doc.Change
+		kept    []string // why each binding is left as it is, when nothing is to be written
 		skip    *doc.Skip
 		noWrite bool
 	)
@@ -169,7 +171,13 @@ func (p *Patcher) patchOne(ctx context.Context, plan Plan, slots apiSlots) (*doc
 			entry, _ = p.Journal.Get(cfg.arn)
 		}
 		base := unapply(cfg.env, entry.Changes)
-		next, ch, err := Rewrite(base, plan.Bindings, plan.Targets)
+		next, ch, decisions, err := Rewrite(base, plan.Bindings, plan.Targets)
+		kept = kept[:0]
+		for _, d := range decisions {
+			if d.Action == ActionKeep {
+				kept = append(kept, d.Why)
+			}
+		}
 		var unsupported *connstr.Unsupported
 		if errors.As(err, &unsupported) {
 			return nil, false, skipWith(ReasonUnsupported, err)
@@ -218,7 +226,7 @@ func (p *Patcher) patchOne(ctx context.Context, plan Plan, slots apiSlots) (*doc
 		p.emit(Event{Kind: EventPlanned, Function: plan.Function})
 		return patch, nil, nil
 	case noWrite && len(changes) == 0:
-		p.emit(Event{Kind: EventNothingToPatch, Function: plan.Function})
+		p.emit(Event{Kind: EventNothingToPatch, Function: plan.Function, Err: errors.New(strings.Join(kept, "; "))})
 		return nil, nil, nil
 	}
 	entry = appliedEntry(cfg, region, changes) // also when an earlier run already wrote these values
