@@ -116,7 +116,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	setDefault(&cfg.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&cfg.ReconnectDelay, 250*time.Millisecond)
 	setDefault(&cfg.ReconnectMaxDelay, 10*time.Second)
-	host, port, err := splitServer(cfg.Server)
+	host, port, err := SplitServer(cfg.Server)
 	if err != nil {
 		return nil, fmt.Errorf("bore client: %w", err)
 	}
@@ -135,8 +135,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	return c, nil
 }
 
-// splitServer parses host[:port]; a bare IPv6 address (with or without brackets) is a host.
-func splitServer(s string) (string, int, error) {
+// SplitServer parses a bore server address, host[:port]: the port defaults to DefaultControlPort, and a bare
+// IPv6 address (with or without brackets) is a host.
+func SplitServer(s string) (string, int, error) {
 	host, portText, err := net.SplitHostPort(s)
 	if err != nil {
 		return strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"), DefaultControlPort, nil

@@ -1,20 +1,22 @@
-// Package cli is stptunnel's command line: the urfave/cli command tree of DESIGN.md §4, the human output on
-// stderr, the GitHub Actions integration and the mapping of errors to exit codes (DESIGN.md §7).
+// Package cli is stptunnel's command line (docs/CONTRACT.md): the urfave/cli command tree, flags turned into the
+// typed options of pkg/session (validated once, errors naming the flag), the session's events rendered as human
+// output on stderr and as GitHub Actions workflow commands, and errors mapped to exit codes. The work itself is
+// pkg/session's: no command here holds pipeline logic.
 //
 // Main is the whole program: cmd/stptunnel calls it and exits with what it returns, and tests call the same entry
-// point. Nothing here below Main touches os.Stdin, os.Stdout or os.Exit: the streams are passed in.
+// point. Nothing here below Main touches os.Stdin, os.Stdout or os.Exit: the streams are passed in. The package is
+// the tool's own: its API may change.
 package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime/debug"
-	"strings"
+	"syscall"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
@@ -59,25 +61,39 @@ type app struct {
 	getenv func(string) string
 	ui     *ui
 	gh     *github
-
-	// awsOverride, when set, replaces the SDK's default configuration chain (demo's embedded emulator).
-	awsOverride *aws.Config
-	// duringSession, when set, runs in place of dev's COMMAND while the session is up (demo's "cloud side").
-	duringSession func(ctx context.Context, d *doc.Document) error
+	// interrupts receives SIGINT, SIGTERM and SIGHUP: the one place signals reach the program. A command that
+	// only needs to stop takes interruptible(ctx); dev reads it itself (a second Ctrl+C abandons its cleanup).
+	interrupts chan os.Signal
 }
 
 // Main runs stptunnel with args (args[0] is the program name) and returns the exit code.
-func Main(build BuildInfo, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{build: build.resolved(), stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+func Main(ctx context.Context, build BuildInfo, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{build: build.resolved(), stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv,
+		interrupts: make(chan os.Signal, 4)}
+	signal.Notify(a.interrupts, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(a.interrupts)
 	a.gh = newGitHub(a.getenv, stderr)
 	a.ui = &ui{w: stderr, gh: a.gh, color: isTerminal(stderr) && a.getenv(envNoColor) == ""}
-	err := a.cliApp().RunContext(context.Background(), args)
+	err := a.cliApp().RunContext(ctx, args)
 	code := exitCode(err)
-	if err != nil && !errors.Is(err, errSilent) {
+	if err != nil && !silent(err) {
 		a.ui.fail("%v", err)
 		a.gh.errorf(a.ui.redact(err.Error()))
 	}
 	return code
+}
+
+// interruptible returns a context cancelled by the first interrupt: the way every command but dev stops.
+func (a *app) interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-a.interrupts:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 func (a *app) cliApp() *cli.App {
@@ -172,27 +188,4 @@ func (a *app) writeDocument(d *doc.Document) error {
 func isTerminal(v any) bool {
 	f, ok := v.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// notBuilt is the action of a command whose issue has not landed: it says so plainly and exits 1.
-func notBuilt(command string, issue int) cli.ActionFunc {
-	return func(*cli.Context) error { return errNotBuilt(command, issue) }
-}
-
-// notBuiltReading is notBuilt for a command that takes a document: bad input is still refused first (exit 2).
-func (a *app) notBuiltReading(command string, issue int) cli.ActionFunc {
-	return func(*cli.Context) error {
-		if _, err := a.readDocument(); err != nil {
-			return err
-		}
-		return errNotBuilt(command, issue)
-	}
-}
-
-// stateDir returns the state directory given by --state-dir / STPTUNNEL_STATE_DIR.
-func stateDir(c *cli.Context) string {
-	if d := strings.TrimSpace(globalString(c, flagStateDir)); d != "" {
-		return d
-	}
-	return defaultStateDir
 }

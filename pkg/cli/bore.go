@@ -7,10 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -83,7 +80,7 @@ func (a *app) boreLocal(c *cli.Context) error {
 	if err != nil {
 		return asUsage(err)
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := a.interruptible(c.Context)
 	defer stop()
 	if err := client.Start(ctx); err != nil {
 		return fmt.Errorf("bore local: %s: %w", c.String(flagTo), err)
@@ -169,7 +166,7 @@ func (a *app) boreServer(c *cli.Context) error {
 	if err != nil {
 		return asUsage(err)
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := a.interruptible(c.Context)
 	defer stop()
 	if err := s.Start(ctx); err != nil {
 		return err

@@ -10,11 +10,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,7 +22,10 @@ import (
 	"github.com/stptunnel/stptunnel/pkg/awssim"
 	"github.com/stptunnel/stptunnel/pkg/bore"
 	"github.com/stptunnel/stptunnel/pkg/connstr"
+	"github.com/stptunnel/stptunnel/pkg/detect"
 	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/session"
+	"github.com/stptunnel/stptunnel/pkg/tunnel"
 )
 
 // The demo's sample stack: one function bound by Stacktape's convention, one in a VPC without a NAT route, one
@@ -54,9 +55,7 @@ func (a *app) demoCommand() *cli.Command {
 }
 
 func (a *app) demo(c *cli.Context) error {
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
+	ctx := c.Context // the session below reads the interrupts: a signal ends it, then everything here closes
 	db, err := startDemoDatabase()
 	if err != nil {
 		return fmt.Errorf("starting the demo database: %w", err)
@@ -92,34 +91,40 @@ func (a *app) demo(c *cli.Context) error {
 	before, _ := sim.Env(demoAPI)
 	a.showEnv("Before the session", demoAPI, before)
 
+	local, err := connstr.ParseLocal("postgresDb=" + localURL)
+	if err != nil {
+		return err
+	}
+	locals := []session.Local{{Local: local, Flag: "--local postgresDb"}}
 	cfg := aws.Config{
 		Region:       sim.Region(),
 		BaseEndpoint: aws.String(sim.URL()),
 		Credentials:  credentials.NewStaticCredentialsProvider("DEMO", "DEMO", ""),
 	}
-	a.awsOverride = &cfg
-	a.duringSession = func(ctx context.Context, d *doc.Document) error {
-		during, _ := sim.Env(demoAPI)
-		a.showEnv("During the session", demoAPI, during)
-		a.ui.info("Invoking %s in the emulator: it sends %q to the address in its %s", demoAPI, demoQuery, demoVar)
-		answer, err := sim.Invoke(ctx, demoAPI, []byte(demoQuery))
-		if err != nil {
-			return fmt.Errorf("invoking %s: %w", demoAPI, err)
-		}
-		a.ui.ok("%s got an answer through the tunnel: %s", demoAPI, strings.TrimSpace(string(answer)))
-		return nil
+	env := session.Env{
+		AWSConfig: func(context.Context, string) (aws.Config, error) { return cfg.Copy(), nil },
+		StateDir:  stateDir,
+		Report:    a.report,
 	}
-	args := []string{"stptunnel", "dev",
-		"--" + flagStateDir, stateDir,
-		"--" + flagLocal, "postgresDb=" + localURL,
-		"--" + flagStack, demoStack,
-		"--" + flagTo, server.Addr().String(),
-	}
-	if globalBool(c, flagQuiet) {
-		args = append(args, "--"+flagQuiet)
+	opts := session.DevOptions{
+		Detect: session.DetectOptions{Locals: locals, Scope: detect.Scope{Stack: demoStack}, VPC: detect.VPCCheck,
+			Public: connstr.HostPort{Host: "127.0.0.1", Port: 65535}},
+		Tunnel: session.TunnelOptions{Locals: locals, Server: server.Addr().String(), Engine: tunnel.EngineNative},
+		During: func(ctx context.Context, d *doc.Document) error {
+			during, _ := sim.Env(demoAPI)
+			a.showEnv("During the session", demoAPI, during)
+			a.ui.info("Invoking %s in the emulator: it sends %q to the address in its %s", demoAPI, demoQuery, demoVar)
+			answer, err := sim.Invoke(ctx, demoAPI, []byte(demoQuery))
+			if err != nil {
+				return fmt.Errorf("invoking %s: %w", demoAPI, err)
+			}
+			a.ui.ok("%s got an answer through the tunnel: %s", demoAPI, strings.TrimSpace(string(answer)))
+			return nil
+		},
+		Interrupts: a.interrupts,
 	}
 	a.ui.info("Running: stptunnel dev --local postgresDb=%s --stack %s --to %s", localURL, demoStack, server.Addr())
-	if err := a.cliApp().RunContext(ctx, args); err != nil {
+	if err := session.Dev(ctx, doc.New(), opts, env); err != nil {
 		return err
 	}
 

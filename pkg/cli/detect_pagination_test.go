@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -48,7 +49,7 @@ func TestDetectPagination(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	code := Main(BuildInfo{Version: "test"}, []string{"stptunnel", "detect", "--local", "db=postgres://app:pw@localhost:5432/app"},
+	code := Main(context.Background(), BuildInfo{Version: "test"}, []string{"stptunnel", "detect", "--local", "db=postgres://app:pw@localhost:5432/app"},
 		strings.NewReader(""), &stdout, &stderr)
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr.String())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/session"
 )
 
 // Exit codes (DESIGN.md §7). They are decided here and nowhere else.
@@ -38,11 +39,6 @@ func asUsage(err error) error {
 	return &exitError{code: ExitUsage, err: err}
 }
 
-// leftPatched marks a session that ended with functions still patched: exit 3.
-func leftPatched(err error) error {
-	return &exitError{code: ExitPatched, err: err}
-}
-
 // exitWith returns an error that makes Main exit with code and print nothing more (the command already spoke).
 func exitWith(code int) error {
 	return &exitError{code: code, err: errSilent}
@@ -50,22 +46,32 @@ func exitWith(code int) error {
 
 var errSilent = errors.New("")
 
-// errNotBuilt is returned by commands whose implementation has not landed yet.
-func errNotBuilt(command string, issue int) error {
-	return fmt.Errorf("stptunnel %s is not built yet (tracked in issue #%d): this version cannot run it", command, issue)
+// silent reports whether err was said already: Main exits with its code and prints nothing.
+func silent(err error) bool {
+	var reported *session.Reported
+	var exit *session.ExitError
+	return errors.Is(err, errSilent) || errors.As(err, &reported) || errors.As(err, &exit)
 }
 
 // exitCode maps an error to the process exit code.
 func exitCode(err error) int {
-	if err == nil {
+	var (
+		coded   interface{ ExitCode() int }
+		exit    *session.ExitError
+		patched *session.LeftPatchedError
+		input   *session.InputError
+		docErr  *doc.InputError
+	)
+	switch {
+	case err == nil:
 		return ExitOK
-	}
-	var coded interface{ ExitCode() int }
-	if errors.As(err, &coded) {
+	case errors.As(err, &coded):
 		return coded.ExitCode()
-	}
-	var input *doc.InputError
-	if errors.As(err, &input) {
+	case errors.As(err, &exit):
+		return exit.Code
+	case errors.As(err, &patched):
+		return ExitPatched
+	case errors.As(err, &input), errors.As(err, &docErr):
 		return ExitUsage
 	}
 	return ExitFailed

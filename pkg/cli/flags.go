@@ -4,6 +4,9 @@ import (
 	"slices"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/stptunnel/stptunnel/pkg/lambdaenv"
+	"github.com/stptunnel/stptunnel/pkg/tunnel"
 )
 
 // Flag names and the environment variables they read (DESIGN.md §4). Every command builds its flags from these,
@@ -56,9 +59,7 @@ const (
 	envMinPort   = "BORE_MIN_PORT"
 	envMaxPort   = "BORE_MAX_PORT"
 
-	defaultStateDir    = ".stptunnel"
-	defaultBoreServer  = "bore.pub"
-	defaultConcurrency = 8
+	defaultStateDir = ".stptunnel"
 
 	// A self-hosted server caps what one client address can hold, so one client cannot take every port nor queue
 	// unbounded visitors. Generous for a team behind one NAT; 0 lifts a cap.
@@ -104,7 +105,7 @@ func scopeFlags() []cli.Flag {
 
 func tunnelFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: flagTo, Category: catTunnel, EnvVars: []string{envBoreSrv}, Value: defaultBoreServer, Usage: "bore server, `HOST[:CONTROL_PORT]`"},
+		&cli.StringFlag{Name: flagTo, Category: catTunnel, EnvVars: []string{envBoreSrv}, Value: tunnel.DefaultServer, Usage: "bore server, `HOST[:CONTROL_PORT]`"},
 		&cli.StringFlag{Name: flagSecret, Category: catTunnel, EnvVars: []string{envBoreSec}, Usage: "bore server secret"},
 		&cli.StringFlag{Name: flagEngine, Category: catTunnel, Value: "native", Usage: "native (built in) | bore (external bore binary)"},
 		&cli.StringFlag{Name: flagBorePath, Category: catTunnel, EnvVars: []string{envBorePath}, Usage: "path of the bore binary for --engine bore"},
@@ -115,7 +116,7 @@ func patchFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: flagDryRun, Category: catPatch, Usage: "print the patches without writing anything"},
 		&cli.BoolFlag{Name: flagNoWait, Category: catPatch, Usage: "do not wait for LastUpdateStatus Successful"},
-		&cli.IntFlag{Name: flagConcurrency, Category: catPatch, Value: defaultConcurrency, Usage: "Lambda API calls in flight at once (reads, writes and polls; waits hold none)"},
+		&cli.IntFlag{Name: flagConcurrency, Category: catPatch, Value: lambdaenv.DefaultConcurrency, Usage: "Lambda API calls in flight at once (reads, writes and polls; waits hold none)"},
 	}
 }
 

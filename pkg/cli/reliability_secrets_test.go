@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/stptunnel/stptunnel/pkg/awssim"
+	"github.com/stptunnel/stptunnel/pkg/session"
 )
 
 // The known secret values of TestSecretsNeverLeak.
@@ -102,7 +103,7 @@ func secretsRun(t *testing.T, actions bool) {
 	run("env patch --dry-run", opened, 0, "env", "patch", "--dry-run", "--state-dir", t.TempDir())
 	run("env restore", patched, 0, "env", "restore", "--state-dir", state)
 	run("tunnel close", "", 0, "tunnel", "close", "--state-dir", state)
-	checkNoLeak(t, "tunnel open --detach", "tunnels.log", readFile(t, filepath.Join(state, holdLog)))
+	checkNoLeak(t, "tunnel open --detach", "tunnels.log", readFile(t, filepath.Join(state, session.HoldLog)))
 	checkFileModes(t, state)
 
 	// dev, whole session.

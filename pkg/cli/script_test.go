@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -14,7 +15,7 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"stptunnel": func() {
-			os.Exit(Main(BuildInfo{Version: "v0.0.0-test", Commit: "testcommit", Date: "2026-01-01T00:00:00Z"},
+			os.Exit(Main(context.Background(), BuildInfo{Version: "v0.0.0-test", Commit: "testcommit", Date: "2026-01-01T00:00:00Z"},
 				os.Args, os.Stdin, os.Stdout, os.Stderr))
 		},
 	})

@@ -1,38 +1,31 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/session"
 	"github.com/stptunnel/stptunnel/pkg/tunnel"
 )
 
-const (
-	// envRetryDelay overrides the 2 s between start attempts. Not part of the contract: scripts use it to
-	// test the retries quickly.
-	envRetryDelay = "STPTUNNEL_RETRY_DELAY"
-	// holdCommand is the hidden command a detached session runs in the background process.
-	holdCommand = "tunnel-hold"
-	// holdLog is where the background process writes its messages, in the state dir.
-	holdLog = "tunnels.log"
-)
+// holdCommand is the hidden command a detached session runs in the background process.
+const holdCommand = "tunnel-hold"
 
 func (a *app) tunnelOpenCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "open",
 		Usage: "open one tunnel per resource, print the document, hold the tunnels until SIGINT/SIGTERM",
+		Description: "Opens one bore tunnel per resource of the document on stdin and of --local, after checking that each\n" +
+			"local service accepts connections (start failures are retried twice, 2 s apart). Prints the document with\n" +
+			"\"tunnels\" once all are up, then holds them, reconnecting any that drop, until SIGINT/SIGTERM; --detach\n" +
+			"leaves them to a background process instead (`tunnel status`, `tunnel close`).",
 		Flags: withGlobals([]cli.Flag{localFlag()}, tunnelFlags(), []cli.Flag{
 			&cli.BoolFlag{Name: flagDetach, Category: catTunnel, Usage: "leave the tunnels to a background process and return"},
 		}),
@@ -41,35 +34,44 @@ func (a *app) tunnelOpenCommand() *cli.Command {
 }
 
 func (a *app) tunnelOpen(c *cli.Context) error {
+	locals, err := a.locals(c)
+	if err != nil {
+		return err
+	}
+	opts, err := a.tunnelOptions(c, locals)
+	if err != nil {
+		return err
+	}
 	d, err := a.readDocument()
 	if err != nil {
 		return err
 	}
-	specs, err := a.tunnelSpecs(c, d)
+	specs, err := session.TunnelSpecs(d, opts)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := a.interruptible(c.Context)
+	defer cancel()
+	env := a.sessionEnv(c)
 	if c.Bool(flagDetach) {
-		return a.tunnelOpenDetached(ctx, c, d, specs)
+		holder, err := a.holder(c)
+		if err != nil {
+			return err
+		}
+		if _, err := session.DetachTunnels(ctx, d, specs, holder, env); err != nil {
+			return err
+		}
+		return a.finishDocument(d, doc.FieldTunnels)
 	}
-	s, err := tunnel.Open(ctx, specs, a.tunnelOptions())
+	s, err := session.OpenTunnels(ctx, d, specs, opts, env)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	tunnels := s.Tunnels()
-	for _, t := range tunnels {
-		a.ui.ok("Starting tunnel: %s → %s", t.Resource, t.Public)
-	}
-	if err := d.Set(doc.FieldTunnels, tunnels); err != nil {
-		return err
-	}
 	if err := a.finishDocument(d, doc.FieldTunnels); err != nil {
 		return err
 	}
-	a.ui.info("Holding %s; Ctrl-C closes them", plural(len(tunnels), "tunnel"))
+	a.ui.info("Holding %s; Ctrl-C closes them", plural(len(specs), "tunnel"))
 	for {
 		select {
 		case <-ctx.Done():
@@ -82,114 +84,21 @@ func (a *app) tunnelOpen(c *cli.Context) error {
 	}
 }
 
-// tunnelSpecs builds one spec per resource of the document and of --local (a.resources records the --local
-// ones in the document, so the next step sees them).
-func (a *app) tunnelSpecs(c *cli.Context, d *doc.Document) ([]tunnel.Spec, error) {
-	engine := c.String(flagEngine)
-	if engine != tunnel.EngineNative && engine != tunnel.EngineBore {
-		return nil, usageError("--engine %q: want %s or %s", engine, tunnel.EngineNative, tunnel.EngineBore)
-	}
-	resources, err := a.resources(c, d)
-	if err != nil {
-		return nil, err
-	}
-	if len(resources) == 0 {
-		return nil, usageError("no resource to tunnel: pipe a document from `stptunnel detect` or give --local NAME=URL")
-	}
-	server := strings.TrimSpace(c.String(flagTo))
-	if server == "" {
-		server = defaultBoreServer
-	}
-	secret := c.String(flagSecret)
-	a.ui.addSecret(secret)
-	borePath := ""
-	if engine == tunnel.EngineBore {
-		exe, _ := os.Executable() // best effort: without it, --bore-path or PATH still work
-		if borePath, err = tunnel.FindBore(c.String(flagBorePath), exe); err != nil {
-			return nil, fmt.Errorf("--engine bore: %w", err)
-		}
-	}
-	specs := make([]tunnel.Spec, 0, len(resources))
-	for _, r := range resources {
-		specs = append(specs, tunnel.Spec{Resource: r, Server: server, Secret: secret, Engine: engine, BorePath: borePath})
-	}
-	return specs, nil
-}
-
-func (a *app) tunnelOptions() tunnel.Options {
-	opts := tunnel.Options{OnRetry: func(resource string, err error, delay time.Duration) {
-		a.ui.warn("Starting tunnel %s failed (%s); retrying in %v: %v", resource, tunnel.Cause(err), delay, err)
-	}}
-	if v := a.getenv(envRetryDelay); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			opts.RetryDelay = d
-		}
-	}
-	return opts
-}
-
-// reportTunnelEvent tells the user what happened to an open tunnel.
-func (a *app) reportTunnelEvent(ev tunnel.Event) {
-	switch ev.Kind {
-	case tunnel.Down:
-		a.ui.warn("Tunnel %s is down (%v): functions using it may lose connectivity; reconnecting", ev.Resource, ev.Err)
-	case tunnel.Up:
-		a.ui.ok("Tunnel %s reconnected → %s", ev.Resource, ev.Public)
-	case tunnel.Moved:
-		a.ui.warn("Tunnel %s reconnected on a new address: %s → %s (run `stptunnel env patch` again for the functions using it)",
-			ev.Resource, ev.Previous, ev.Public)
-	}
-}
-
-// tunnelOpenDetached hands the tunnels to a background process and returns once it holds them all.
-func (a *app) tunnelOpenDetached(ctx context.Context, c *cli.Context, d *doc.Document, specs []tunnel.Spec) error {
-	dir, err := filepath.Abs(stateDir(c))
-	if err != nil {
-		return err
-	}
-	if st, err := tunnel.ReadState(dir); err == nil {
-		if st.Alive() {
-			return fmt.Errorf("a detached tunnel session is already running (process %d): `stptunnel tunnel close` ends it", st.PID)
-		}
-		if err := tunnel.RemoveState(dir, st.PID); err != nil {
-			return err
-		}
-	} else if !errors.Is(err, tunnel.ErrNoSession) {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating the state dir: %w", err)
-	}
-	logPath := filepath.Join(dir, holdLog)
-	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("creating the log of the background process: %w", err)
-	}
-	defer log.Close()
+// holder is the background process of a detached session: this executable, running the hidden hold command.
+func (a *app) holder(c *cli.Context) (session.Holder, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("finding this executable to run in the background: %w", err)
+		return session.Holder{}, fmt.Errorf("finding this executable to run in the background: %w", err)
+	}
+	dir, err := filepath.Abs(stateDir(c))
+	if err != nil {
+		return session.Holder{}, err
 	}
 	args := []string{exe, holdCommand, "--" + flagStateDir, dir}
 	if globalBool(c, flagQuiet) {
 		args = append(args, "--"+flagQuiet)
 	}
-	cmd := &exec.Cmd{Path: exe, Args: args, Stderr: log}
-	st, err := tunnel.Detach(ctx, cmd, specs)
-	if err != nil {
-		return fmt.Errorf("%w (background process log: %s)", err, logPath)
-	}
-	for _, t := range st.Tunnels {
-		a.ui.ok("Starting tunnel: %s → %s", t.Resource, t.Public)
-	}
-	if err := d.Set(doc.FieldTunnels, st.Tunnels); err != nil {
-		return err
-	}
-	if err := a.finishDocument(d, doc.FieldTunnels); err != nil {
-		return err
-	}
-	a.ui.info("Tunnels held by process %d; `stptunnel tunnel status` shows them, `stptunnel tunnel close` ends them", st.PID)
-	return nil
+	return session.Holder{Path: exe, Args: args}, nil
 }
 
 // tunnelHoldCommand runs in the background process of `tunnel open --detach`.
@@ -208,10 +117,13 @@ func (a *app) tunnelHold(c *cli.Context) error {
 	if !ok {
 		return errors.New("the readiness pipe is not closable")
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := a.interruptible(c.Context)
+	defer cancel()
 	a.ui.info("Holding the tunnels of a detached session (process %d)", os.Getpid())
-	if err := tunnel.Hold(ctx, a.stdin, ready, stateDir(c), a.tunnelOptions(), a.reportTunnelEvent); err != nil {
+	opts := tunnel.Options{RetryDelay: a.retryDelay(), OnRetry: func(resource string, err error, delay time.Duration) {
+		a.report(session.TunnelRetry{Resource: resource, Cause: tunnel.Cause(err), Err: err, Delay: delay.String()})
+	}}
+	if err := tunnel.Hold(ctx, a.stdin, ready, stateDir(c), opts, a.reportTunnelEvent); err != nil {
 		return err
 	}
 	a.ui.ok("Tunnels closed")

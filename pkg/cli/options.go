@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/urfave/cli/v2"
+
+	"github.com/stptunnel/stptunnel/pkg/bore"
+	"github.com/stptunnel/stptunnel/pkg/connstr"
+	"github.com/stptunnel/stptunnel/pkg/detect"
+	"github.com/stptunnel/stptunnel/pkg/session"
+	"github.com/stptunnel/stptunnel/pkg/tunnel"
+)
+
+// This file turns flags into pkg/session's options, once per command: every flag is checked here, and a bad one
+// is a usage error (exit 2) naming it, before anything is done.
+
+// envRetryDelay overrides the 2 s between tunnel start attempts. Not part of the contract: scripts use it to
+// test the retries quickly.
+const envRetryDelay = "STPTUNNEL_RETRY_DELAY"
+
+// sessionEnv is what every step takes from the command line: the AWS configuration from --region and
+// --profile, the state dir, and the renderer of the steps' events.
+func (a *app) sessionEnv(c *cli.Context) session.Env {
+	return session.Env{
+		AWSConfig: func(ctx context.Context, region string) (aws.Config, error) { return a.awsConfig(ctx, c, region) },
+		StateDir:  stateDir(c),
+		Report:    a.report,
+	}
+}
+
+// awsConfig loads the SDK's default configuration chain (environment, shared config and SSO profiles,
+// AWS_ENDPOINT_URL*), with --region and --profile applied on top. region is the document's region, used when
+// neither the flag nor the environment gives one.
+func (a *app) awsConfig(ctx context.Context, c *cli.Context, region string) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if r := globalString(c, flagRegion); r != "" {
+		region = r
+	}
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	if p := globalString(c, flagProfile); p != "" {
+		opts = append(opts, config.WithSharedConfigProfile(p))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, usageError("no AWS region: pass --region, set AWS_REGION, or put \"region\" in the document")
+	}
+	return cfg, nil
+}
+
+// stateDir returns the state directory given by --state-dir / STPTUNNEL_STATE_DIR.
+func stateDir(c *cli.Context) string {
+	if d := strings.TrimSpace(globalString(c, flagStateDir)); d != "" {
+		return d
+	}
+	return defaultStateDir
+}
+
+// locals parses --local. Under GitHub Actions each URL's password is masked before anything prints it.
+func (a *app) locals(c *cli.Context) ([]session.Local, error) {
+	var out []session.Local
+	for _, spec := range c.StringSlice(flagLocal) {
+		l, err := connstr.ParseLocal(spec)
+		if err != nil {
+			return nil, asUsage(err) // names --local and the spec, redacted
+		}
+		a.ui.addSecret(secretsIn(l.URL)...)
+		out = append(out, session.Local{Local: l, Flag: fmt.Sprintf("--local %q", connstr.Redact(spec))})
+	}
+	return out, nil
+}
+
+func (a *app) detectOptions(c *cli.Context, locals []session.Local) (session.DetectOptions, error) {
+	vpc, err := detect.ParseVPCMode(c.String(flagVPC))
+	if err != nil {
+		return session.DetectOptions{}, usageError("--vpc: %v", err)
+	}
+	scope := detect.Scope{Prefix: c.String(flagPrefix), Stack: strings.TrimSpace(c.String(flagStack))}
+	for _, f := range c.StringSlice(flagFunction) {
+		if f = strings.TrimSpace(f); f == "" {
+			return session.DetectOptions{}, usageError("--function: empty name")
+		}
+		if !slices.Contains(scope.Functions, f) {
+			scope.Functions = append(scope.Functions, f)
+		}
+	}
+	if len(scope.Functions) > 0 && (scope.Prefix != "" || scope.Stack != "") {
+		return session.DetectOptions{}, usageError("--function selects exactly the functions named: it cannot be combined with --prefix or --stack")
+	}
+	return session.DetectOptions{Locals: locals, Maps: c.StringSlice(flagMap), Scope: scope, VPC: vpc, Public: a.worstPublic(c)}, nil
+}
+
+// worstPublic is the longest public address a tunnel could get: the bore server's host (--to when the command
+// has it, else BORE_SERVER, else bore.pub) with a five-digit port. Detect sizes patched variables with it.
+func (a *app) worstPublic(c *cli.Context) connstr.HostPort {
+	server := ""
+	for _, ctx := range c.Lineage() {
+		if slices.Contains(ctx.FlagNames(), flagTo) {
+			server = ctx.String(flagTo)
+			break
+		}
+	}
+	if server == "" {
+		server = a.getenv(envBoreSrv)
+	}
+	host, _, err := bore.SplitServer(strings.TrimSpace(server))
+	if err != nil || host == "" {
+		host = tunnel.DefaultServer
+	}
+	return connstr.HostPort{Host: host, Port: 65535}
+}
+
+func (a *app) tunnelOptions(c *cli.Context, locals []session.Local) (session.TunnelOptions, error) {
+	var err error
+	opts := session.TunnelOptions{Locals: locals, Server: strings.TrimSpace(c.String(flagTo)), Secret: c.String(flagSecret),
+		Engine: c.String(flagEngine)}
+	a.ui.addSecret(opts.Secret)
+	switch opts.Engine {
+	case tunnel.EngineNative:
+	case tunnel.EngineBore:
+		exe, _ := os.Executable() // best effort: without it, --bore-path or PATH still work
+		if opts.BorePath, err = tunnel.FindBore(c.String(flagBorePath), exe); err != nil {
+			return session.TunnelOptions{}, fmt.Errorf("--engine bore: %w", err)
+		}
+	default:
+		return session.TunnelOptions{}, usageError("--engine %q: want %s or %s", opts.Engine, tunnel.EngineNative, tunnel.EngineBore)
+	}
+	opts.RetryDelay = a.retryDelay()
+	return opts, nil
+}
+
+// retryDelay is STPTUNNEL_RETRY_DELAY, or 0 (the default pause between tunnel start attempts).
+func (a *app) retryDelay() time.Duration {
+	d, _ := time.ParseDuration(a.getenv(envRetryDelay))
+	return d
+}
+
+func patchOptions(c *cli.Context) (session.PatchOptions, error) {
+	concurrency := c.Int(flagConcurrency)
+	if concurrency < 1 {
+		return session.PatchOptions{}, usageError("--concurrency must be at least 1, got %d", concurrency)
+	}
+	return session.PatchOptions{Concurrency: concurrency, NoWait: c.Bool(flagNoWait), DryRun: c.Bool(flagDryRun)}, nil
+}
+
+func restoreOptions(c *cli.Context) session.RestoreOptions {
+	return session.RestoreOptions{Force: c.Bool(flagForce), Functions: c.StringSlice(flagFunction)}
+}

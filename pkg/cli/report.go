@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/lambdaenv"
+	"github.com/stptunnel/stptunnel/pkg/session"
+	"github.com/stptunnel/stptunnel/pkg/tunnel"
+)
+
+// report renders one of the session's events: a line on stderr in stptunnel's words (values are never printed,
+// only names, addresses and reasons, and every line is redacted), and under GitHub Actions the annotations and
+// the job summary.
+func (a *app) report(ev session.Event) {
+	u := a.ui
+	switch e := ev.(type) {
+	case session.Bound:
+		if e.Decision.Action != "" {
+			u.info("%s: %s → %s (%s): %s", e.Function, e.Binding.Env, e.Binding.Resource, e.Binding.Via, e.Decision.Describe())
+		} else {
+			u.info("%s: %s → %s (%s)", e.Function, e.Binding.Env, e.Binding.Resource, e.Binding.Via)
+		}
+	case session.Warning:
+		u.warn("%s", e.Message)
+	case session.Skipped:
+		u.warn("Skipping %s: %s", e.Skip.Function, e.Skip.Message)
+		a.warnSkipped([]doc.Skip{e.Skip})
+	case session.Found:
+		if e.Functions == 0 {
+			u.warn("No function uses a local resource (scanned %d)", e.Scanned)
+		} else {
+			u.ok("Found %s using local resources (scanned %d)", plural(e.Functions, "function"), e.Scanned)
+		}
+	case session.NothingToDo:
+		u.info("%s", e.Message)
+	case session.PublicServer:
+		u.warn("%s is a public server: while this session runs, anyone who finds the port reaches %s. "+
+			"For sensitive data use a self-hosted server (`stptunnel bore server --secret ...`)", e.Server, e.Resources)
+	case session.TunnelRetry:
+		u.warn("Starting tunnel %s failed (%s); retrying in %s: %v", e.Resource, e.Cause, e.Delay, e.Err)
+	case session.TunnelStarted:
+		u.ok("Starting tunnel: %s → %s", e.Tunnel.Resource, e.Tunnel.Public)
+	case session.TunnelsHeld:
+		u.info("Tunnels held by process %d; `stptunnel tunnel status` shows them, `stptunnel tunnel close` ends them", e.PID)
+	case session.TunnelChanged:
+		a.reportTunnelEvent(e.Event)
+	case session.Updating:
+		if e.Wait {
+			u.info("Updating %s; each is reported once its update is live...", plural(e.Functions, "function"))
+		} else {
+			u.info("Updating %s (--no-wait: not waiting for the updates to go live)...", plural(e.Functions, "function"))
+		}
+	case session.PatchProgress:
+		a.reportPatch(e.Event)
+	case session.Ready:
+		if e.DryRun {
+			u.ok("Dry run: %s would use %s; nothing was written", plural(e.Patched, "function"), plural(e.Tunnels, "tunnel"))
+		} else {
+			u.ok("Ready: %s %s %s", plural(e.Patched, "function"), verb(e.Patched, "uses", "use"), plural(e.Tunnels, "tunnel"))
+		}
+		a.summarizeOrWarn(e.Doc, doc.FieldTunnels, doc.FieldPatches, doc.FieldSkipped)
+	case session.Following:
+		if e.Done {
+			u.ok("Functions using %s now point at %s", e.Resource, e.Public)
+		} else {
+			u.warn("Tunnel %s came back on a new address: %s → %s; patching its functions again", e.Resource, e.Previous, e.Public)
+		}
+	case session.Recovering:
+		u.warn("An earlier session left %s patched: restoring it first", plural(e.Functions, "function"))
+	case session.Restoring:
+		u.info("Restoring Lambda env vars...")
+	case session.RestoreProgress:
+		a.reportRestore(e.Event)
+	case session.Restored:
+		n := 0
+		for _, r := range e.Restores {
+			if r.State != doc.RestoreGone {
+				n++
+			}
+		}
+		a.summarizeOrWarn(e.Doc, doc.FieldRestores)
+		u.ok("Lambda env vars restored (%s)", plural(n, "function"))
+	case session.LeftPatched:
+		a.summarizeOrWarn(e.Doc, doc.FieldRestores)
+		u.fail("Left patched: %s", strings.Join(e.Functions, ", "))
+	case session.CleanupInterrupted:
+		if e.Abandoned {
+			u.warn("Cleanup abandoned")
+		} else {
+			u.warn("Cleanup is running: press Ctrl+C again to abandon it (functions would stay patched)")
+		}
+	case session.Stopping:
+		u.info("Stopping tunnels...")
+	case session.Stopped:
+		u.ok("Tunnels stopped")
+	case session.CleanupComplete:
+		u.ok("Cleanup complete")
+	case session.Signalled:
+		if e.Starting {
+			u.info("%s: stopping", e.Signal)
+		} else {
+			u.plain("")
+		}
+	case session.CommandOnly:
+		u.info("--no-tunnel: running %s without tunnels", e.Command)
+	case session.Waiting:
+		u.info("Press Ctrl+C to restore the functions and close the tunnels")
+	case session.Failed:
+		u.fail("%v", e.Err)
+	}
+}
+
+// summarizeOrWarn adds a step's fields to GitHub Actions' outputs and job summary; a failure to write them is a
+// warning, never the end of a session.
+func (a *app) summarizeOrWarn(d *doc.Document, fields ...string) {
+	if d == nil {
+		return
+	}
+	if err := a.summarize(d, fields...); err != nil {
+		a.ui.warn("%v", err)
+	}
+}
+
+// reportPatch renders a patch's progress. Values are never printed: only names.
+func (a *app) reportPatch(e lambdaenv.Event) {
+	switch e.Kind {
+	case lambdaenv.EventPatched:
+		a.ui.ok("Updating Lambda env vars: %s", e.Function)
+	case lambdaenv.EventPlanned:
+		a.ui.info("Would update Lambda env vars: %s (dry run, nothing written)", e.Function)
+	case lambdaenv.EventUpToDate:
+		a.ui.info("Lambda env vars already point at the tunnels: %s", e.Function)
+	case lambdaenv.EventNothingToPatch:
+		a.ui.warn("Skipping %s: nothing to change (%v)", e.Function, e.Err)
+	case lambdaenv.EventSkipped:
+		a.ui.warn("Skipping %s: %v", e.Function, e.Err)
+	}
+}
+
+// reportRestore renders a restore's progress. Only names are printed, never values.
+func (a *app) reportRestore(e lambdaenv.Event) {
+	switch e.Kind {
+	case lambdaenv.EventKept:
+		a.ui.warn("Keeping %s on %s: changed since the patch (a deploy?), so it is not ours to put back; --force restores it anyway",
+			strings.Join(e.Keys, ", "), e.Function)
+	case lambdaenv.EventGone:
+		a.ui.warn("Skipping %s: the function no longer exists", e.Function)
+	case lambdaenv.EventFailed:
+		a.ui.warn("Could not restore %s: %v", e.Function, e.Err)
+	}
+}
+
+// reportTunnelEvent tells the user what happened to an open tunnel.
+func (a *app) reportTunnelEvent(ev tunnel.Event) {
+	switch ev.Kind {
+	case tunnel.Down:
+		a.ui.warn("Tunnel %s is down (%v): functions using it may lose connectivity; reconnecting", ev.Resource, ev.Err)
+	case tunnel.Up:
+		a.ui.ok("Tunnel %s reconnected → %s", ev.Resource, ev.Public)
+	case tunnel.Moved:
+		a.ui.warn("Tunnel %s reconnected on a new address: %s → %s (run `stptunnel env patch` again for the functions using it)",
+			ev.Resource, ev.Previous, ev.Public)
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func verb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
