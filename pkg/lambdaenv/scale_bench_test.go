@@ -40,9 +40,28 @@ func putScaleFunctions(sim *awssim.Server, n int) []Plan {
 	return plans
 }
 
-// lambdaCalls is how many per-function Lambda calls sim has answered.
-func lambdaCalls(sim *awssim.Server) int {
-	return sim.Calls("GetFunctionConfiguration") + sim.Calls("UpdateFunctionConfiguration")
+// controlPlaneOps are the operations under the control-plane quota that a session may call.
+var controlPlaneOps = []string{"ListFunctions", "GetFunctionConfiguration", "UpdateFunctionConfiguration"}
+
+// controlPlaneCalls is how many calls sim answered under the control-plane quota.
+func controlPlaneCalls(sim *awssim.Server) int {
+	n := 0
+	for _, op := range controlPlaneOps {
+		n += sim.Calls(op)
+	}
+	return n
+}
+
+// lambdaCalls is how many Lambda calls sim answered: the control plane's and GetFunction's.
+func lambdaCalls(sim *awssim.Server) int { return controlPlaneCalls(sim) + sim.Calls("GetFunction") }
+
+// throttledCalls is how many calls sim's quotas refused.
+func throttledCalls(sim *awssim.Server) int {
+	n := sim.Throttled("GetFunction")
+	for _, op := range controlPlaneOps {
+		n += sim.Throttled(op)
+	}
+	return n
 }
 
 // checkSession asserts that every plan's function was patched once and restored once, and is back as it was.
@@ -74,14 +93,16 @@ func checkSession(t *testing.T, sim *awssim.Server, plans []Plan, res Result, re
 	}
 }
 
-// TestSessionScaleCallsPerFunction patches and restores 100 functions and bounds the API calls each one costs.
-// The bound does not depend on timing: the update stays in progress for 2 poll intervals, and waitIdle sleeps
-// 1, then 1.5 poll intervals before its reads, so at most 2 reads follow a write however slow the machine is.
-// Per function: 1 read + 1 write + at most 2 reads while the update goes live.
+// TestSessionScaleCallsPerFunction patches and restores 100 functions under the emulator's quotas and bounds the
+// API calls each one costs. The bound does not depend on timing: the update stays in progress for 2 poll intervals,
+// and waitIdle sleeps 1, then 1.5 poll intervals before its reads, so at most 2 reads follow a write however slow
+// the machine is. Per function: 1 read (GetFunction) + 1 write + at most 2 reads (GetFunction) while the update goes
+// live, and of those only the write under the control-plane quota. The pacing keeps every call within the quotas:
+// none is throttled.
 func TestSessionScaleCallsPerFunction(t *testing.T) {
 	const n, maxCallsPerFunction = 100, 4
 	poll := 20 * time.Millisecond
-	sim, err := awssim.New(awssim.Options{Region: simRegion, UpdateDelay: 2 * poll})
+	sim, err := awssim.New(awssim.Options{Region: simRegion, UpdateDelay: 2 * poll, Quotas: testQuotas})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,24 +116,30 @@ func TestSessionScaleCallsPerFunction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	patchCalls := lambdaCalls(sim)
-	t.Logf("patch: %.2f calls per function", float64(patchCalls)/n)
+	patchCalls, patchControl := lambdaCalls(sim), controlPlaneCalls(sim)
+	t.Logf("patch: %.2f calls per function, %.2f of them control-plane", float64(patchCalls)/n, float64(patchControl)/n)
 	if patchCalls > n*maxCallsPerFunction {
 		t.Errorf("patch: %d calls for %d functions (%.1f per function), want at most %d per function",
 			patchCalls, n, float64(patchCalls)/n, maxCallsPerFunction)
 	}
-	if got := sim.Calls("UpdateFunctionConfiguration"); got != n {
-		t.Errorf("patch: %d UpdateFunctionConfiguration calls, want %d", got, n)
+	if got := sim.Calls("UpdateFunctionConfiguration"); got != n || patchControl != n {
+		t.Errorf("patch: %d control-plane calls, %d of them UpdateFunctionConfiguration; want exactly %d updates and nothing else", patchControl, got, n)
 	}
 	restores, err := p.Restore(ctx, p.Journal.Entries(), RestoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	restoreCalls := lambdaCalls(sim) - patchCalls
-	t.Logf("restore: %.2f calls per function", float64(restoreCalls)/n)
+	restoreCalls, restoreControl := lambdaCalls(sim)-patchCalls, controlPlaneCalls(sim)-patchControl
+	t.Logf("restore: %.2f calls per function, %.2f of them control-plane", float64(restoreCalls)/n, float64(restoreControl)/n)
 	if restoreCalls > n*maxCallsPerFunction {
 		t.Errorf("restore: %d calls for %d functions (%.1f per function), want at most %d per function",
 			restoreCalls, n, float64(restoreCalls)/n, maxCallsPerFunction)
+	}
+	if restoreControl != n {
+		t.Errorf("restore: %d control-plane calls, want exactly the %d updates", restoreControl, n)
+	}
+	if th := throttledCalls(sim); th != 0 {
+		t.Errorf("%d calls throttled: the pacing collided with the quotas", th)
 	}
 	checkSession(t, sim, plans, res, restores)
 	if p.Journal.Len() != 0 {
@@ -120,11 +147,12 @@ func TestSessionScaleCallsPerFunction(t *testing.T) {
 	}
 }
 
-// TestSessionScaleThrottled patches and restores 100 functions while a fifth of all calls are throttled: no
-// function fails, each is written exactly once per step, and the throttled calls were retried, not dropped.
+// TestSessionScaleThrottled patches and restores 100 functions while a fifth of all calls are throttled on top of
+// the quotas: no function fails, each is written exactly once per step, and the throttled calls were retried, not
+// dropped.
 func TestSessionScaleThrottled(t *testing.T) {
 	const n = 100
-	sim, err := awssim.New(awssim.Options{Region: simRegion, Seed: 13})
+	sim, err := awssim.New(awssim.Options{Region: simRegion, Seed: 13, Quotas: testQuotas})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,10 +171,105 @@ func TestSessionScaleThrottled(t *testing.T) {
 		t.Fatalf("restore under throttling: %v", err)
 	}
 	checkSession(t, sim, plans, res, restores)
-	// 4 calls per function at least (read, write, one read after the write, same for restore); a fifth of the
-	// calls throttled means more than that were made.
-	if calls := lambdaCalls(sim); calls <= 4*n {
+	// 3 calls per function per step at least (read, write, one read after the write); a fifth of the calls
+	// throttled means more than that were made.
+	if calls := lambdaCalls(sim); calls <= 6*n {
 		t.Errorf("%d calls with a 20%% throttle rate: the throttled calls were not retried", calls)
+	}
+}
+
+// TestPatchUnderLambdaQuotas patches and restores 30 functions against Lambda's real quotas (15 control-plane and
+// 100 GetFunction requests per second, the emulator's default) with the Patcher's default pacing: no failure, one
+// update per function and step, and not one call refused by the quotas.
+func TestPatchUnderLambdaQuotas(t *testing.T) {
+	const n = 30
+	sim, err := awssim.New(awssim.Options{Region: simRegion, UpdateDelay: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	if q := sim.Quotas(); q != awssim.LambdaQuotas {
+		t.Fatalf("the emulator's default quotas are %+v, want Lambda's %+v", q, awssim.LambdaQuotas)
+	}
+	plans := putScaleFunctions(sim, n)
+	p := newPatcher(t, lambdaClient(sim, nil))
+	p.ControlPlaneRate, p.GetFunctionRate = 0, 0 // the defaults: Lambda's quotas
+	p.PollInterval = 20 * time.Millisecond
+	ctx := ctxT(t)
+
+	res, err := p.Patch(ctx, plans)
+	if err != nil {
+		t.Fatalf("patch: %v", err)
+	}
+	restores, err := p.Restore(ctx, p.Journal.Entries(), RestoreOptions{})
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	checkSession(t, sim, plans, res, restores)
+	if th, cp := throttledCalls(sim), controlPlaneCalls(sim); th != 0 || cp != 2*n {
+		t.Errorf("%d calls throttled, %d control-plane calls; want none throttled and exactly %d updates", th, cp, 2*n)
+	}
+}
+
+// TestPatchSharesTheQuota patches 40 functions while another client of the account spends half the control-plane
+// quota: the Patcher, paced to the whole quota, contends with it (429s for one or the other, depending on who comes
+// first), holds its calls for a 429's Retry-After, slows down, and finishes with no failure and one update per
+// function.
+func TestPatchSharesTheQuota(t *testing.T) {
+	const n, quota = 40, 30
+	sim, err := awssim.New(awssim.Options{Region: simRegion, Quotas: awssim.Quotas{ControlPlane: quota}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	plans := putScaleFunctions(sim, n)
+	ctx := ctxT(t)
+
+	// The neighbour: a client without retries that has just spent the whole bucket, and goes on reading a function
+	// at half the quota.
+	neighbour := lambda.NewFromConfig(aws.Config{Region: simRegion, BaseEndpoint: aws.String(sim.URL()), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDNEIGHBOUR", "secret", "")})
+	for range quota {
+		_, _ = neighbour.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("fn-000")})
+	}
+	nctx, stop := context.WithCancel(ctx)
+	var g errgroup.Group
+	g.Go(func() error {
+		tick := time.NewTicker(time.Second / (quota / 2))
+		defer tick.Stop()
+		for {
+			select {
+			case <-nctx.Done():
+				return nil
+			case <-tick.C:
+				_, _ = neighbour.GetFunctionConfiguration(nctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("fn-000")})
+			}
+		}
+	})
+	defer func() { stop(); _ = g.Wait() }()
+
+	p := newPatcher(t, lambdaClient(sim, nil))
+	p.ControlPlaneRate = quota
+	p.RetryMax = 200 * time.Millisecond // the longest a 429's Retry-After holds the calls
+	res, err := p.Patch(ctx, plans)
+	if err != nil {
+		t.Fatalf("patch sharing the quota: %v", err)
+	}
+	stop()
+	_ = g.Wait()
+	if applied(res) != n {
+		t.Fatalf("%d of %d functions patched", applied(res), n)
+	}
+	for _, pl := range plans {
+		if u := sim.Updates(pl.Function); u != 1 {
+			t.Errorf("%s: %d accepted updates, want 1", pl.Function, u)
+		}
+	}
+	t.Logf("patch: %d UpdateFunctionConfiguration answered, %d throttled; the neighbour: %d answered, %d throttled",
+		sim.Calls("UpdateFunctionConfiguration"), sim.Throttled("UpdateFunctionConfiguration"),
+		sim.Calls("GetFunctionConfiguration"), sim.Throttled("GetFunctionConfiguration"))
+	if throttledCalls(sim) == 0 {
+		t.Errorf("no call was throttled: the test did not contend for the quota")
 	}
 }
 
