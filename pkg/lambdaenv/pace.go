@@ -24,16 +24,18 @@ const (
 
 // pacer spaces the calls drawn from one Lambda quota so that they never arrive faster than the quota allows: one
 // call every 1/rate seconds, no burst, in the order the calls asked. It is shared by every goroutine of a Patcher.
-// After a 429 it holds every call until Retry-After has passed and lowers its rate by a quarter (down to a quarter
-// of the quota); each call that succeeds then gives back a tenth of the quota, so a quota shared with another client
-// settles below it and a lone client is back at full rate within a few calls.
+// A 429 says the quota is spent (another client of the account shares it, or the calls bunched up on the way): the
+// pacer lowers its rate by a quarter (down to a quarter of the quota) and skips one interval at the new rate, holding
+// the calls that had reserved a time within it; each call that succeeds then gives back a tenth of the quota, so a
+// quota shared with another client settles below it and a lone client is back at full rate within a few calls. The
+// throttled call itself waits for its own Retry-After (paceCalls) before it is tried again.
 type pacer struct {
 	quota float64 // calls per second
 
 	mu          sync.Mutex
 	rate        float64   // the current rate, at most quota
 	next        time.Time // when the next call may start
-	pausedUntil time.Time // the end of the last Retry-After
+	pausedUntil time.Time // the end of the interval skipped after the last 429
 	throttles   int       // bumped by each 429: a call that reserved its time before one reserves again
 }
 
@@ -48,7 +50,7 @@ func (p *pacer) wait(ctx context.Context) error {
 		if at.Before(now) {
 			at = now
 		}
-		p.next = at.Add(time.Duration(float64(time.Second) / p.rate))
+		p.next = at.Add(p.interval())
 		throttles := p.throttles
 		p.mu.Unlock()
 
@@ -64,18 +66,21 @@ func (p *pacer) wait(ctx context.Context) error {
 	}
 }
 
-// throttled takes a 429 into account: no call before retryAfter has passed, and half the rate.
-func (p *pacer) throttled(retryAfter time.Duration) {
+// interval is the time between two calls at the current rate. Callers hold p.mu.
+func (p *pacer) interval() time.Duration { return time.Duration(float64(time.Second) / p.rate) }
+
+// throttled takes a 429 into account: a quarter less rate, and one interval at that rate without a call.
+func (p *pacer) throttled() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	until := time.Now().Add(retryAfter)
+	p.rate = max(p.rate*3/4, p.quota/4)
+	until := time.Now().Add(p.interval())
 	if until.After(p.pausedUntil) {
 		p.pausedUntil = until
 	}
 	if until.After(p.next) {
 		p.next = until
 	}
-	p.rate = max(p.rate*3/4, p.quota/4)
 	p.throttles++
 }
 
@@ -111,12 +116,24 @@ func retryAfter(tmr *types.TooManyRequestsException) time.Duration {
 }
 
 // paceCalls is the per-call option that makes every attempt of a Lambda call (the SDK's own retries included) wait
-// for its quota's pacer and then for an API slot, hold the slot for the attempt only, and report a 429 to the pacer
-// (which then holds every call for its Retry-After, at most maxPause: the Patcher's RetryMax).
-// It sits right after the SDK's retry middleware, so each attempt is paced and none is sent unpaced.
+// for its quota's pacer and then for an API slot, hold the slot for the attempt only, and report a 429 to the pacer.
+// An attempt that follows a 429 of the same call also waits until the 429's Retry-After has passed (at most
+// maxPause, the Patcher's RetryMax), whatever the SDK's own back-off. The pacing sits right after the SDK's retry
+// middleware, so each attempt is paced and none is sent unpaced; a middleware before it keeps the call's state
+// across its attempts.
 func paceCalls(ps *pacers, slots apiSlots, maxPause time.Duration) func(*lambda.Options) {
-	mw := middleware.FinalizeMiddlewareFunc("stptunnel.pace", func(ctx context.Context, in middleware.FinalizeInput,
+	callMW := middleware.FinalizeMiddlewareFunc("stptunnel.call", func(ctx context.Context, in middleware.FinalizeInput,
 		next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		return next.HandleFinalize(context.WithValue(ctx, callKey{}, &callState{}), in)
+	})
+	attemptMW := middleware.FinalizeMiddlewareFunc("stptunnel.pace", func(ctx context.Context, in middleware.FinalizeInput,
+		next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		call, _ := ctx.Value(callKey{}).(*callState)
+		if call != nil {
+			if err := sleep(ctx, time.Until(call.notBefore)); err != nil {
+				return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+			}
+		}
 		pc := ps.of(awsmiddleware.GetOperationName(ctx))
 		if pc != nil {
 			if err := pc.wait(ctx); err != nil {
@@ -130,20 +147,33 @@ func paceCalls(ps *pacers, slots apiSlots, maxPause time.Duration) func(*lambda.
 		slots.release()
 		var tmr *types.TooManyRequestsException
 		switch {
-		case pc == nil:
 		case errors.As(err, &tmr):
-			pc.throttled(min(retryAfter(tmr), maxPause))
-		case err == nil:
+			if pc != nil {
+				pc.throttled()
+			}
+			if call != nil {
+				call.notBefore = time.Now().Add(min(retryAfter(tmr), maxPause))
+			}
+		case err == nil && pc != nil:
 			pc.succeeded()
 		}
 		return out, md, err
 	})
 	return func(o *lambda.Options) {
 		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
-			return stack.Finalize.Insert(mw, "Retry", middleware.After)
+			if err := stack.Finalize.Insert(callMW, "Retry", middleware.Before); err != nil {
+				return err
+			}
+			return stack.Finalize.Insert(attemptMW, "Retry", middleware.After)
 		})
 	}
 }
+
+// callKey and callState carry one call's state across its attempts.
+type (
+	callKey   struct{}
+	callState struct{ notBefore time.Time }
+)
 
 // sleep waits d, or returns the context's error if it ends first.
 func sleep(ctx context.Context, d time.Duration) error {
