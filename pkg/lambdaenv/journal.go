@@ -25,9 +25,13 @@ const JournalFile = "journal.json"
 // changes made while a write is in flight all go into the next one, so N concurrent Puts cost far fewer than N
 // fsyncs (one, while a write is in flight, for all the functions that queued behind it). Stage and StageRemove
 // change the entries without waiting: their changes reach the disk with the next write, at the latest with Sync.
-// A Put is what must be on disk before an update is sent (DESIGN.md §6); the applied marks and the removals after
-// a restore are staged and synced once per Patch or Restore, since a crash before they reach the disk leaves a
-// pending entry (which restore finishes) or an entry already restored (which restore finds not-needed).
+// Patch stages each pending entry when it has computed the function's new variables and makes it durable right
+// before the update is sent, once the update's turn under the control-plane quota has come (DESIGN.md §6: on disk
+// before each UpdateFunctionConfiguration): the reads run ahead of the paced updates, so the first of those commits
+// writes the pending entries of every function read meanwhile and the next ones find theirs on disk already. The
+// applied marks and the removals after a restore are staged and synced once per Patch or Restore, since a crash
+// before they reach the disk leaves a pending entry (which restore finishes) or an entry already restored (which
+// restore finds not-needed).
 //
 // The file is a document (DESIGN.md §3) holding only "patches", so `stptunnel env restore < journal.json` also
 // works. Each patch carries two fields the document does not define:
@@ -161,6 +165,20 @@ func (j *Journal) Stage(e Entry) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.put(e)
+}
+
+// stage records e like Stage and returns what makes it durable: a commit of the journal as it is now, which returns
+// at once if a write since has carried it.
+func (j *Journal) stage(e Entry) func() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.put(e)
+	v := j.version
+	return func() error {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return j.commit(v)
+	}
 }
 
 // Remove forgets the function with this ARN and returns once that is on disk; the journal file is removed when no

@@ -1,7 +1,6 @@
 package lambdaenv
 
 import (
-	"fmt"
 	"github.com/stptunnel/stptunnel/pkg/doc"
 	"net/http"
 	"os"
@@ -11,12 +10,6 @@ import (
 	"testing"
 	"time"
 )
-
-func journalEntry(i int, state string) Entry {
-	return Entry{Function: fmt.Sprintf("fn-%03d", i), ARN: fmt.Sprintf("arn:aws:lambda:eu-west-1:123456789012:function:fn-%03d", i),
-		Region: simRegion, State: state, Revision: "r", Changes: []Change{{Change: doc.Change{Env: "STP_POSTGRES_DB_CONNECTION_STRING",
-			Existed: true, Before: "postgres://app@localhost:5432/app", After: "postgres://app@bore.pub:40001/app"}}}}
-}
 
 // onDisk reads the journal file back as a new Journal would.
 func onDisk(t *testing.T, j *Journal) []Entry {
@@ -41,7 +34,7 @@ func TestJournalGroupCommit(t *testing.T) {
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := j.Put(journalEntry(0, doc.PatchPending)); err != nil {
+		if err := j.Put(benchEntry(0, doc.PatchPending)); err != nil {
 			t.Error(err)
 		}
 	})
@@ -49,10 +42,10 @@ func TestJournalGroupCommit(t *testing.T) {
 	const n = 50
 	for i := 1; i <= n; i++ {
 		wg.Go(func() {
-			if err := j.Put(journalEntry(i, doc.PatchPending)); err != nil {
+			if err := j.Put(benchEntry(i, doc.PatchPending)); err != nil {
 				t.Error(err)
 			}
-			if !onDiskHas(t, j, journalEntry(i, "").ARN) { // on disk when Put returns
+			if !onDiskHas(t, j, benchEntry(i, "").ARN) { // on disk when Put returns
 				t.Errorf("fn-%03d: Put returned before its entry was on disk", i)
 			}
 		})
@@ -108,7 +101,7 @@ func TestJournalStageAndSync(t *testing.T) {
 	}
 	const n = 300
 	for i := range n {
-		j.Stage(journalEntry(i, doc.PatchApplied))
+		j.Stage(benchEntry(i, doc.PatchApplied))
 	}
 	if _, err := os.Stat(j.Path()); !os.IsNotExist(err) || j.Writes() != 0 {
 		t.Fatalf("staging wrote: %v, %d writes", err, j.Writes())
@@ -143,7 +136,7 @@ func TestJournalWriteFailure(t *testing.T) {
 	if err := os.Mkdir(j.Path(), 0o700); err != nil { // a directory where the file goes: the rename fails
 		t.Fatal(err)
 	}
-	if err := j.Put(journalEntry(1, doc.PatchPending)); err == nil {
+	if err := j.Put(benchEntry(1, doc.PatchPending)); err == nil {
 		t.Fatal("Put succeeded with the journal's path taken by a directory")
 	}
 	if err := os.Remove(j.Path()); err != nil {

@@ -157,11 +157,15 @@ func pollBackoff(first time.Duration) retry.Backoff {
 	})
 }
 
-// run reads the function, asks compute for the variables, calls beforeWrite (the journal) and writes with the
+// run reads the function, asks compute for the variables, calls stage (the journal) and writes with the
 // RevisionId read, until the write is accepted or fails for good: PreconditionFailed → re-read and recompute;
 // ResourceConflict → wait for the running update, then the same; throttling, 5xx and dropped connections (after
 // the SDK's own retries) → back off and start again. It returns the last configuration read and whether it wrote.
-func (w writer) run(ctx context.Context, fn compute, beforeWrite func(cfg config, next map[string]string) error) (config, bool, error) {
+//
+// stage returns, when not nil, what must be done before the write leaves (make the journal's entry durable): it runs
+// once the write's turn under the control-plane quota has come, right before it is sent, so the functions staged
+// meanwhile share one journal write.
+func (w writer) run(ctx context.Context, fn compute, stage func(cfg config, next map[string]string) (beforeSend func() error)) (config, bool, error) {
 	backoff := retry.WithMaxRetries(uint64(w.p.maxAttempts()-1),
 		retry.WithCappedDuration(w.p.retryMax(), retry.WithJitterPercent(20, retry.NewExponential(w.p.retryBase()))))
 	var (
@@ -183,10 +187,13 @@ func (w writer) run(ctx context.Context, fn compute, beforeWrite func(cfg config
 		if err != nil || !write {
 			return err
 		}
-		if err := beforeWrite(cfg, next); err != nil {
-			return err
+		callCtx := ctx
+		if stage != nil {
+			if beforeSend := stage(cfg, next); beforeSend != nil {
+				callCtx = withBeforeSend(ctx, beforeSend)
+			}
 		}
-		out, err := w.p.Client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+		out, err := w.p.Client.UpdateFunctionConfiguration(callCtx, &lambda.UpdateFunctionConfigurationInput{
 			FunctionName: aws.String(cfg.arn),
 			RevisionId:   aws.String(cfg.revision),
 			Environment:  &types.Environment{Variables: next},

@@ -117,7 +117,8 @@ func retryAfter(tmr *types.TooManyRequestsException) time.Duration {
 
 // paceCalls is the per-call option that makes every attempt of a Lambda call (the SDK's own retries included) wait
 // for its quota's pacer and then for an API slot, hold the slot for the attempt only, and report a 429 to the pacer.
-// An attempt that follows a 429 of the same call also waits until the 429's Retry-After has passed (at most
+// A hook set with withBeforeSend runs then, before the attempt takes its slot. An attempt that follows a 429 of the
+// same call also waits until the 429's Retry-After has passed (at most
 // maxPause, the Patcher's RetryMax), whatever the SDK's own back-off. The pacing sits right after the SDK's retry
 // middleware, so each attempt is paced and none is sent unpaced; a middleware before it keeps the call's state
 // across its attempts.
@@ -137,6 +138,11 @@ func paceCalls(ps *pacers, slots apiSlots, maxPause time.Duration) func(*lambda.
 		pc := ps.of(awsmiddleware.GetOperationName(ctx))
 		if pc != nil {
 			if err := pc.wait(ctx); err != nil {
+				return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+			}
+		}
+		if beforeSend, _ := ctx.Value(beforeSendKey{}).(func() error); beforeSend != nil {
+			if err := beforeSend(); err != nil {
 				return middleware.FinalizeOutput{}, middleware.Metadata{}, err
 			}
 		}
@@ -168,6 +174,14 @@ func paceCalls(ps *pacers, slots apiSlots, maxPause time.Duration) func(*lambda.
 		})
 	}
 }
+
+// withBeforeSend makes every attempt of the call made with ctx run f once its turn under the quota has come, right
+// before it is sent; an error of f is the call's, and nothing is sent.
+func withBeforeSend(ctx context.Context, f func() error) context.Context {
+	return context.WithValue(ctx, beforeSendKey{}, f)
+}
+
+type beforeSendKey struct{}
 
 // callKey and callState carry one call's state across its attempts.
 type (

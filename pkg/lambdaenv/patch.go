@@ -216,9 +216,11 @@ func (p *Patcher) patchOne(ctx context.Context, plan Plan, slots apiSlots) (*doc
 			return nil, false, nil
 		}
 		return next, true, nil
-	}, func(cfg config, next map[string]string) error {
+	}, func(cfg config, next map[string]string) func() error {
+		// Staged now, on disk before the update is sent: the update's turn under the quota comes later than the
+		// reads of the functions behind it, so one write carries the pending entries of all those read meanwhile.
 		entry = pendingEntry(cfg, region, entry, changes)
-		return p.Journal.Put(entry)
+		return p.Journal.stage(entry)
 	})
 	var noAccess *NoAccessError
 	switch {

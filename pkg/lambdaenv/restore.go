@@ -77,7 +77,7 @@ func (p *Patcher) restoreOne(ctx context.Context, e Entry, force bool, slots api
 		var next map[string]string
 		next, kept = compareAndSwap(cfg.env, e.Changes, force)
 		return next, !p.DryRun && !maps.Equal(next, cfg.env), nil
-	}, func(config, map[string]string) error { return nil })
+	}, nil)
 	r := doc.Restore{Function: e.Function, Kept: kept}
 	switch {
 	case errors.Is(err, ErrNotFound):
