@@ -30,6 +30,16 @@
 //     assert that a client never wrote what it could not read.
 //   - Errors carry the code in X-Amzn-ErrorType and a JSON body
 //     {"Type":"User","message":...} ("Service" for 5xx).
+//   - Quotas (Options.Quotas, SetQuotas): Lambda's default request rates
+//     per account and region, on unless turned off — 15 requests per second
+//     shared by ListFunctions, GetFunctionConfiguration and
+//     UpdateFunctionConfiguration (the control plane: every API but Invoke,
+//     GetFunction and GetPolicy), and 100 per second for GetFunction. Each is
+//     a token bucket holding one second of requests. Over quota: 429
+//     TooManyRequestsException, body {"Type":"User","message":"Rate
+//     exceeded","Reason":"CallerRateLimitExceeded"}, header Retry-After
+//     (whole seconds; the SDK decodes it as RetryAfterSeconds). Refused calls
+//     count in Throttled, not in Calls.
 //
 // CloudFormation (awsQuery: form POST, XML): ListStackResources by stack name
 // or stack ID, 100 per page with NextToken; a missing stack is 400
@@ -47,7 +57,10 @@
 // deploy would (SetEnv starts an update like the API's, with a new RevisionId).
 // SetFault injects latency, throttling, conflicts, 5xx or dropped connections
 // into an operation, for the next N calls or at a seeded rate. Calls counts
-// requests per operation and Updates accepted updates per function.
+// requests per operation the quotas admitted, Throttled those they refused,
+// and Updates accepted updates per function. Tests that load the emulator
+// beyond what an account allows (stress tests, exact call counts under bursts)
+// turn the quotas off with Quotas{Off: true}.
 // RegisterHandler and Invoke run a function's code with the environment an
 // invocation would see: an update still InProgress is not yet live.
 //

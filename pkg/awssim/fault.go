@@ -108,12 +108,7 @@ func faultError(proto protocol, f Fault, resourceARN string) apiError {
 	if proto == protoLambda {
 		switch f.Kind {
 		case FaultThrottle:
-			after := f.RetryAfter
-			if after <= 0 {
-				after = 1
-			}
-			return apiError{status: 429, code: "TooManyRequestsException", message: "Rate exceeded",
-				reason: "CallerRateLimitExceeded", retryAfter: after}
+			return throttleError(f.RetryAfter)
 		case FaultConflict:
 			return conflictError(resourceARN)
 		default:

@@ -22,7 +22,7 @@ import (
 )
 
 func TestListFunctionsPages(t *testing.T) {
-	s := newServer(t, awssim.Options{})
+	s := newServer(t, awssim.Options{Quotas: awssim.Quotas{Off: true}}) // 24 pages at once: beyond an account's 15 per second
 	for i := range 120 {
 		s.PutFunction(awssim.Function{Name: fmt.Sprintf("fn-%03d", i), Env: map[string]string{"INDEX": fmt.Sprint(i)}})
 	}
@@ -354,7 +354,8 @@ func TestOutOfBandChanges(t *testing.T) {
 // TestConcurrentReadModifyWrite runs writers that each add their own key with
 // RevisionId preconditions, retrying 412 and 409: every key must survive.
 func TestConcurrentReadModifyWrite(t *testing.T) {
-	s := newServer(t, awssim.Options{UpdateDelay: time.Millisecond})
+	// 12 writers racing with 1 ms back-off: hundreds of calls a second, beyond an account's quota.
+	s := newServer(t, awssim.Options{UpdateDelay: time.Millisecond, Quotas: awssim.Quotas{Off: true}})
 	s.PutFunction(awssim.Function{Name: "api", Env: map[string]string{"BASE": "1"}})
 	c := newClients(s).lambda
 	const writers = 12

@@ -27,6 +27,10 @@ type Options struct {
 	// Zero still answers InProgress to the update itself, as AWS does, and
 	// Successful to every later read.
 	UpdateDelay time.Duration
+	// Quotas are the Lambda request rates enforced; the zero value is
+	// Lambda's defaults (15 control-plane requests per second, 100 GetFunction
+	// requests per second), Quotas{Off: true} none.
+	Quotas Quotas
 	// Seed makes fault rates and generated identifiers reproducible.
 	Seed int64
 	// Logger receives one debug line per request; nil discards.
@@ -54,7 +58,11 @@ type Server struct {
 	routeTables map[string]RouteTable
 	faults      map[string]Fault // by operation name, "*" for all
 	calls       map[string]int   // by operation name
-	updates     map[string]int   // by function name
+	throttled   map[string]int   // by operation name: refused by the quotas
+	quotas      Quotas
+	buckets     map[int]*bucket // by quotaControlPlane, quotaGetFunction; nil when Off
+	clock       func() time.Time
+	updates     map[string]int // by function name
 }
 
 // New starts an emulator listening on a random loopback port.
@@ -82,8 +90,11 @@ func New(opts Options) (*Server, error) {
 		routeTables: map[string]RouteTable{},
 		faults:      map[string]Fault{},
 		calls:       map[string]int{},
+		throttled:   map[string]int{},
 		updates:     map[string]int{},
+		clock:       time.Now,
 	}
+	s.setQuotas(opts.Quotas)
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -133,7 +144,8 @@ func (s *Server) SetUpdateDelay(d time.Duration) {
 }
 
 // Calls is how many requests reached operation op, including those answered
-// by an injected fault and those the SDK retried.
+// by an injected fault and those the SDK retried, but not those the quotas
+// refused (see Throttled).
 func (s *Server) Calls(op string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -164,15 +176,29 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-// begin counts a call of op and applies its latency and fault. It reports
-// whether the handler should go on; when not, the response has been written
-// (or the connection dropped).
+// begin admits a call of op under the quotas, counts it and applies its
+// latency and fault. It reports whether the handler should go on; when not,
+// the response has been written (or the connection dropped). A call over the
+// quota is answered 429 after the latency, and no fault is drawn for it.
 func (s *Server) begin(w http.ResponseWriter, r *http.Request, op string, proto protocol) bool {
 	s.mu.Lock()
-	s.calls[op]++
-	fault, fail := s.drawFault(op)
+	quotaErr, admitted := s.admit(op, proto)
+	var (
+		fault Fault
+		fail  bool
+	)
+	if admitted {
+		s.calls[op]++
+		fault, fail = s.drawFault(op)
+	} else {
+		fault = s.faults[s.faultKey(op)] // its latency still applies
+	}
 	s.mu.Unlock()
-	s.log.Debug("awssim: call", "op", op, "method", r.Method, "path", r.URL.Path, "fault", fault.Kind, "failing", fail)
+	if admitted {
+		s.log.Debug("awssim: call", "op", op, "method", r.Method, "path", r.URL.Path, "fault", fault.Kind, "failing", fail)
+	} else {
+		s.log.Debug("awssim: throttled", "op", op, "method", r.Method, "path", r.URL.Path, "retryAfter", quotaErr.retryAfter)
+	}
 
 	if fault.Latency > 0 {
 		t := time.NewTimer(fault.Latency)
@@ -185,10 +211,13 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, op string, proto 
 			return false
 		}
 	}
-	if !fail {
+	switch {
+	case !admitted:
+		proto.writeError(w, quotaErr)
+		return false
+	case !fail:
 		return true
-	}
-	if fault.Kind == FaultDrop {
+	case fault.Kind == FaultDrop:
 		dropConnection(w)
 		return false
 	}
@@ -198,12 +227,8 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, op string, proto 
 
 // drawFault decides under s.mu whether this call of op fails.
 func (s *Server) drawFault(op string) (Fault, bool) {
-	key := op
-	f, ok := s.faults[key]
-	if !ok {
-		key = "*"
-		f = s.faults[key]
-	}
+	key := s.faultKey(op)
+	f := s.faults[key]
 	if f.Kind == FaultNone {
 		return f, false
 	}
@@ -213,6 +238,15 @@ func (s *Server) drawFault(op string) (Fault, bool) {
 		return f, true
 	}
 	return f, f.Rate > 0 && s.rng.Float64() < f.Rate
+}
+
+// faultKey is the key of the fault that applies to op: its own, else "*".
+// Callers hold s.mu.
+func (s *Server) faultKey(op string) string {
+	if _, own := s.faults[op]; own {
+		return op
+	}
+	return "*"
 }
 
 // faultResource names the function a Lambda request is about, for the

@@ -81,7 +81,7 @@ var crashPoints = []string{
 	"detect",              // ListFunctions held
 	"tunnel-open",         // the bore server's control connection held by the proxy
 	"journal-then-update", // the k-th UpdateFunctionConfiguration held: journalled pending, not written
-	"mid-update",          // the read after the k-th update held: written, journal may still say pending
+	"mid-update",          // the poll (GetFunction) after the k-th update held: written, journal may still say pending
 	"restore",             // after SIGTERM, the k-th update of the restore held
 	"random",              // after a random delay from the start, wherever the session is
 	"restore-random",      // after SIGTERM, a random delay into the cleanup
@@ -130,7 +130,7 @@ func crashTrial(t *testing.T, spec crashTrialSpec) (journalLeft bool) {
 	case "journal-then-update":
 		ks.holdCall("UpdateFunctionConfiguration", spec.k)
 	case "mid-update":
-		ks.holdAfter("UpdateFunctionConfiguration", spec.k, "GetFunctionConfiguration")
+		ks.holdAfter("UpdateFunctionConfiguration", spec.k, "GetFunction")
 	case "tunnel-open":
 		spec.proxy.setHold(true)
 		defer spec.proxy.setHold(false)

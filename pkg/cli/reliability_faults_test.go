@@ -53,7 +53,7 @@ func TestAPIFaultSweep(t *testing.T) {
 		{name: "5xx-60pct-updates", faults: []opFault{{"UpdateFunctionConfiguration", "error,rate=0.6"}}, full: true},
 		{name: "drop-30pct", faults: []opFault{{"*", "drop,rate=0.3"}}},
 		{name: "mixed", faults: []opFault{{"UpdateFunctionConfiguration", "conflict,rate=0.3"},
-			{"GetFunctionConfiguration", "throttle,rate=0.2"}, {"*", "drop,rate=0.1"}}},
+			{"GetFunction", "throttle,rate=0.2"}, {"*", "drop,rate=0.1"}}},
 		{name: "412-race", racer: true},
 		{name: "412-race-with-5xx", racer: true, faults: []opFault{{"UpdateFunctionConfiguration", "error,rate=0.2"}}, full: true},
 	}
@@ -152,7 +152,7 @@ func TestAPIFaultSweep(t *testing.T) {
 			}
 			line := fmt.Sprintf("%s: patch exit %d (%d of %d not patched), %d restore run(s), %d updates, %d reads, %v",
 				tc.name, exitOf(patchErr), notPatched, len(seed), restores, sim.Calls("UpdateFunctionConfiguration"),
-				sim.Calls("GetFunctionConfiguration"), elapsed.Round(100*time.Millisecond))
+				sim.Calls("GetFunction"), elapsed.Round(100*time.Millisecond))
 			if racer != nil {
 				line += fmt.Sprintf(", %d foreign writes", racer.writes.Load())
 			}

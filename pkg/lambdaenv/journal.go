@@ -19,8 +19,19 @@ const JournalFile = "journal.json"
 
 // Journal is STATE_DIR/journal.json: what every patched function looked like before the session, so that
 // `env restore` can finish a session that crashed or was killed at any instant. It is rewritten atomically (temp
-// file, fsync, rename; doc.WriteFileAtomic) with mode 0600 on every change, and its methods are safe for concurrent
-// use: writes from concurrent workers are serialised.
+// file, fsync, rename; doc.WriteFileAtomic) with mode 0600, and its methods are safe for concurrent use.
+//
+// Writes are group-committed: Put and Remove return once a write that contains their change is on disk, and the
+// changes made while a write is in flight all go into the next one, so N concurrent Puts cost far fewer than N
+// fsyncs (one, while a write is in flight, for all the functions that queued behind it). Stage and StageRemove
+// change the entries without waiting: their changes reach the disk with the next write, at the latest with Sync.
+// Patch stages each pending entry when it has computed the function's new variables and makes it durable right
+// before the update is sent, once the update's turn under the control-plane quota has come (DESIGN.md §6: on disk
+// before each UpdateFunctionConfiguration): the reads run ahead of the paced updates, so the first of those commits
+// writes the pending entries of every function read meanwhile and the next ones find theirs on disk already. The
+// applied marks and the removals after a restore are staged and synced once per Patch or Restore, since a crash
+// before they reach the disk leaves a pending entry (which restore finishes) or an entry already restored (which
+// restore finds not-needed).
 //
 // The file is a document (DESIGN.md §3) holding only "patches", so `stptunnel env restore < journal.json` also
 // works. Each patch carries two fields the document does not define:
@@ -38,7 +49,16 @@ type Journal struct {
 	path string
 
 	mu      sync.Mutex
+	done    sync.Cond // signalled when a write ends
 	entries []Entry
+	version uint64 // bumped by every change of entries
+	durable uint64 // the version last written to disk
+	writing bool   // a write is in flight (outside mu)
+	writes  int    // writes ended (file written or removed), for tests and benchmarks
+	// lastVersion and lastErr are the version the last write carried and how it ended.
+	lastVersion uint64
+	lastErr     error
+	onWrite     func(version uint64) // test hook: called, outside mu, before each write
 }
 
 // Entry is the journal's record of one function.
@@ -89,6 +109,7 @@ type journalFile struct {
 // created on the first write.
 func OpenJournal(dir string) (*Journal, error) {
 	j := &Journal{path: filepath.Join(dir, JournalFile)}
+	j.done.L = &j.mu
 	b, err := os.ReadFile(j.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return j, nil
@@ -131,10 +152,69 @@ func (j *Journal) Get(arn string) (Entry, bool) {
 	return Entry{}, false
 }
 
-// Put records e, replacing the entry with the same ARN, and writes the journal before returning.
+// Put records e, replacing the entry with the same ARN, and returns once it is on disk.
 func (j *Journal) Put(e Entry) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.put(e)
+	return j.commit(j.version)
+}
+
+// Stage records e like Put, without waiting for the disk: it is written with the next write, at the latest by Sync.
+func (j *Journal) Stage(e Entry) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.put(e)
+}
+
+// stage records e like Stage and returns what makes it durable: a commit of the journal as it is now, which returns
+// at once if a write since has carried it.
+func (j *Journal) stage(e Entry) func() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.put(e)
+	v := j.version
+	return func() error {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return j.commit(v)
+	}
+}
+
+// Remove forgets the function with this ARN and returns once that is on disk; the journal file is removed when no
+// entry is left.
+func (j *Journal) Remove(arn string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.remove(arn) {
+		return nil
+	}
+	return j.commit(j.version)
+}
+
+// StageRemove forgets the function with this ARN like Remove, without waiting for the disk.
+func (j *Journal) StageRemove(arn string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.remove(arn)
+}
+
+// Sync returns once every change made so far is on disk.
+func (j *Journal) Sync() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.commit(j.version)
+}
+
+// Writes is how many times the journal file was written (or removed) since OpenJournal.
+func (j *Journal) Writes() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.writes
+}
+
+// put records e. Callers hold j.mu.
+func (j *Journal) put(e Entry) {
 	e = e.clone()
 	if i := j.index(e.ARN); i >= 0 {
 		j.entries[i] = e
@@ -142,19 +222,56 @@ func (j *Journal) Put(e Entry) error {
 		j.entries = append(j.entries, e)
 		slices.SortStableFunc(j.entries, func(a, b Entry) int { return strings.Compare(a.Function, b.Function) })
 	}
-	return j.write()
+	j.version++
 }
 
-// Remove forgets the function with this ARN; the journal file is removed when no entry is left.
-func (j *Journal) Remove(arn string) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
+// remove forgets arn's entry and reports whether there was one. Callers hold j.mu.
+func (j *Journal) remove(arn string) bool {
 	i := j.index(arn)
 	if i < 0 {
-		return nil
+		return false
 	}
 	j.entries = slices.Delete(j.entries, i, i+1)
-	return j.write()
+	j.version++
+	return true
+}
+
+// commit returns once version v of the entries (or a later one) is on disk: the group commit. When no write is in
+// flight the caller writes every change made so far, its own and the others', outside the lock; when one is, it
+// waits for it and, if that write did not include v, writes next (or lets another waiter do so). A write that
+// fails fails every change it carried; a later commit tries again. Callers hold j.mu.
+func (j *Journal) commit(v uint64) error {
+	for j.durable < v {
+		if j.writing {
+			seq := j.writes
+			for j.writes == seq {
+				j.done.Wait()
+			}
+			if j.lastErr != nil && j.lastVersion >= v {
+				return j.lastErr
+			}
+			continue
+		}
+		j.writing = true
+		version := j.version
+		b, err := j.marshal()
+		if err == nil {
+			j.mu.Unlock()
+			err = j.writeFile(b, version)
+			j.mu.Lock()
+		}
+		j.writing = false
+		j.writes++
+		j.lastVersion, j.lastErr = version, err
+		if err == nil {
+			j.durable = max(j.durable, version)
+		}
+		j.done.Broadcast()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Len is the number of functions the journal holds.
@@ -168,20 +285,31 @@ func (j *Journal) index(arn string) int {
 	return slices.IndexFunc(j.entries, func(e Entry) bool { return sameFunction(e.ARN, arn) })
 }
 
-// write saves the entries; callers hold j.mu. An empty journal is no file, so that a finished session leaves
-// nothing behind.
-func (j *Journal) write() error {
+// marshal encodes the entries for the file; nil when there are none. Callers hold j.mu.
+func (j *Journal) marshal() ([]byte, error) {
 	if len(j.entries) == 0 {
+		return nil, nil
+	}
+	b, err := json.MarshalIndent(journalFile{Version: doc.Version, Patches: j.entries}, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("writing the journal: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// writeFile replaces the file with b, or removes it when b is nil, so that a finished session leaves nothing
+// behind. Only one runs at a time (Journal.writing).
+func (j *Journal) writeFile(b []byte, version uint64) error {
+	if j.onWrite != nil {
+		j.onWrite(version)
+	}
+	if b == nil {
 		if err := os.Remove(j.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("clearing the journal: %w", err)
 		}
 		return nil
 	}
-	b, err := json.MarshalIndent(journalFile{Version: doc.Version, Patches: j.entries}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("writing the journal: %w", err)
-	}
-	if err := doc.WriteFileAtomic(j.path, append(b, '\n')); err != nil {
+	if err := doc.WriteFileAtomic(j.path, b); err != nil {
 		return fmt.Errorf("writing the journal: %w", err)
 	}
 	return nil

@@ -18,7 +18,7 @@ import (
 
 // Defaults of the Patcher's timing fields.
 const (
-	DefaultConcurrency  = 8
+	DefaultConcurrency  = 8 // calls in flight
 	DefaultRetryBase    = 250 * time.Millisecond
 	DefaultRetryMax     = 5 * time.Second
 	DefaultMaxAttempts  = 10
@@ -57,9 +57,16 @@ type writer struct {
 	slots  apiSlots
 }
 
-func (w writer) opts(o *lambda.Options) {
-	if w.region != "" && w.region != o.Region {
-		o.Region = w.region
+// options are the per-call options of every call about the function: its region, and the pacing of each attempt
+// to the Patcher's quotas within the API slots.
+func (w writer) options() []func(*lambda.Options) {
+	return []func(*lambda.Options){
+		func(o *lambda.Options) {
+			if w.region != "" && w.region != o.Region {
+				o.Region = w.region
+			}
+		},
+		paceCalls(w.p.pacers(), w.slots, w.p.retryMax()),
 	}
 }
 
@@ -76,12 +83,11 @@ func (w writer) read(ctx context.Context) (config, error) {
 	return cfg, nil
 }
 
+// get reads the function's configuration with GetFunction: the same configuration as GetFunctionConfiguration
+// (variables, RevisionId, LastUpdateStatus), under GetFunction's own quota of 100 requests per second instead of
+// the control plane's 15, which the updates need.
 func (w writer) get(ctx context.Context) (config, error) {
-	if err := w.slots.acquire(ctx); err != nil {
-		return config{}, fmt.Errorf("reading configuration: %w", err)
-	}
-	out, err := w.p.Client.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(w.ref)}, w.opts)
-	w.slots.release()
+	out, err := w.p.Client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(w.ref)}, w.options()...)
 	if err != nil {
 		var nf *types.ResourceNotFoundException
 		if errors.As(err, &nf) {
@@ -89,9 +95,13 @@ func (w writer) get(ctx context.Context) (config, error) {
 		}
 		return config{}, fmt.Errorf("reading configuration: %w", err)
 	}
-	cfg := config{name: aws.ToString(out.FunctionName), arn: aws.ToString(out.FunctionArn), revision: aws.ToString(out.RevisionId),
-		status: out.LastUpdateStatus, env: map[string]string{}}
-	if e := out.Environment; e != nil {
+	c := out.Configuration
+	if c == nil {
+		return config{}, fmt.Errorf("reading configuration: GetFunction answered without a configuration")
+	}
+	cfg := config{name: aws.ToString(c.FunctionName), arn: aws.ToString(c.FunctionArn), revision: aws.ToString(c.RevisionId),
+		status: c.LastUpdateStatus, env: map[string]string{}}
+	if e := c.Environment; e != nil {
 		if e.Error != nil {
 			return config{}, fmt.Errorf("reading configuration: %w", &NoAccessError{Code: aws.ToString(e.Error.ErrorCode), Message: aws.ToString(e.Error.Message)})
 		}
@@ -100,42 +110,62 @@ func (w writer) get(ctx context.Context) (config, error) {
 	return cfg, nil
 }
 
-// waitIdle polls GetFunctionConfiguration until the function's last update is over, and returns the configuration
-// read last. The delay grows from PollInterval to 4×PollInterval, so a slow update costs few calls.
+// waitIdle polls GetFunction until the function's last update is over, and returns the configuration read last. It
+// is called when the function is known to be InProgress (an update just accepted, a read, a conflict), so it
+// sleeps PollInterval before the first read; the delay then grows by half up to 4×PollInterval, so a slow update
+// costs few calls. Transient errors are polled through.
 func (w writer) waitIdle(ctx context.Context) (config, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.p.waitTimeout())
 	defer cancel()
-	delay := w.p.pollInterval()
-	for {
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return config{}, fmt.Errorf("waiting for the update to finish: %w", context.Cause(ctx))
-		case <-t.C:
-		}
-		delay = min(delay*3/2, 4*w.p.pollInterval())
-		cfg, err := w.get(ctx)
-		switch {
-		case err != nil && transient(err):
-			w.p.emit(Event{Kind: EventRetry, Function: w.name, Err: err})
-			continue
-		case err != nil:
-			return config{}, fmt.Errorf("waiting for the update to finish: %w", err)
-		case cfg.status == types.LastUpdateStatusInProgress:
-			continue
-		case cfg.status == types.LastUpdateStatusFailed:
-			return cfg, fmt.Errorf("the update failed (LastUpdateStatus Failed)")
-		}
-		return cfg, nil
+	backoff := pollBackoff(w.p.pollInterval())
+	first, _ := backoff.Next()
+	var cfg config
+	err := sleep(ctx, first)
+	if err == nil {
+		err = retry.Do(ctx, backoff, func(ctx context.Context) error {
+			var err error
+			cfg, err = w.get(ctx)
+			switch {
+			case err != nil && transient(err):
+				w.p.emit(Event{Kind: EventRetry, Function: w.name, Err: err})
+				return retry.RetryableError(err)
+			case err != nil:
+				return err
+			case cfg.status == types.LastUpdateStatusInProgress:
+				return retry.RetryableError(errInProgress)
+			case cfg.status == types.LastUpdateStatusFailed:
+				return fmt.Errorf("the update failed (LastUpdateStatus Failed)")
+			}
+			return nil
+		})
 	}
+	if err != nil {
+		return cfg, fmt.Errorf("waiting for the update to finish: %w", err)
+	}
+	return cfg, nil
 }
 
-// run reads the function, asks compute for the variables, calls beforeWrite (the journal) and writes with the
+var errInProgress = errors.New("the update is still in progress")
+
+// pollBackoff is the delay between two polls: first, then half as long again each time, at most 4×first.
+func pollBackoff(first time.Duration) retry.Backoff {
+	delay := first
+	return retry.BackoffFunc(func() (time.Duration, bool) {
+		d := delay
+		delay = min(delay*3/2, 4*first)
+		return d, false
+	})
+}
+
+// run reads the function, asks compute for the variables, calls stage (the journal) and writes with the
 // RevisionId read, until the write is accepted or fails for good: PreconditionFailed → re-read and recompute;
 // ResourceConflict → wait for the running update, then the same; throttling, 5xx and dropped connections (after
 // the SDK's own retries) → back off and start again. It returns the last configuration read and whether it wrote.
-func (w writer) run(ctx context.Context, fn compute, beforeWrite func(cfg config, next map[string]string) error) (config, bool, error) {
+//
+// stage returns, when not nil, what must be done before the write leaves (make the journal's entry durable): it runs
+// once the write's turn under the control-plane quota has come, right before it is sent, so the functions staged
+// meanwhile share one journal write.
+func (w writer) run(ctx context.Context, fn compute, stage func(cfg config, next map[string]string) (beforeSend func() error)) (config, bool, error) {
 	backoff := retry.WithMaxRetries(uint64(w.p.maxAttempts()-1),
 		retry.WithCappedDuration(w.p.retryMax(), retry.WithJitterPercent(20, retry.NewExponential(w.p.retryBase()))))
 	var (
@@ -157,18 +187,17 @@ func (w writer) run(ctx context.Context, fn compute, beforeWrite func(cfg config
 		if err != nil || !write {
 			return err
 		}
-		if err := beforeWrite(cfg, next); err != nil {
-			return err
+		callCtx := ctx
+		if stage != nil {
+			if beforeSend := stage(cfg, next); beforeSend != nil {
+				callCtx = withBeforeSend(ctx, beforeSend)
+			}
 		}
-		if err := w.slots.acquire(ctx); err != nil {
-			return err
-		}
-		out, err := w.p.Client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+		out, err := w.p.Client.UpdateFunctionConfiguration(callCtx, &lambda.UpdateFunctionConfigurationInput{
 			FunctionName: aws.String(cfg.arn),
 			RevisionId:   aws.String(cfg.revision),
 			Environment:  &types.Environment{Variables: next},
-		}, w.opts)
-		w.slots.release()
+		}, w.options()...)
 		var (
 			precondition *types.PreconditionFailedException
 			conflict     *types.ResourceConflictException

@@ -23,12 +23,23 @@ const ReasonUnsupported = "unsupported"
 
 // Patcher patches and restores functions' variables through one Lambda client. Its zero timing fields take the
 // defaults above. Journal may be nil only with DryRun.
+//
+// Every Lambda call is paced to the account's quotas (pace.go): reads and readiness polls use GetFunction, under its
+// own quota (GetFunctionRate), so the control plane's (ControlPlaneRate) goes to the updates alone — one
+// UpdateFunctionConfiguration per function, spaced 1/ControlPlaneRate apart, none spent on what an earlier answer
+// already said. The pacing is shared by every Patch and Restore of the Patcher.
 type Patcher struct {
 	Client  *lambda.Client
 	Journal *Journal
 	// Concurrency is how many Lambda calls are in flight at once (DefaultConcurrency when 0). A function waiting
-	// for its update to go live, or backing off, holds none, so the others are written meanwhile.
+	// for its update to go live, for its turn under the quota, or backing off, holds none, so the others are
+	// written meanwhile.
 	Concurrency int
+	// ControlPlaneRate and GetFunctionRate are the requests per second the Patcher allows itself under the
+	// account's control-plane quota (UpdateFunctionConfiguration, GetFunctionConfiguration, ListFunctions) and
+	// GetFunction's: DefaultControlPlaneRate and DefaultGetFunctionRate, Lambda's defaults, when 0. Lower them to
+	// leave room for other clients of the account; a 429 slows the Patcher down by itself.
+	ControlPlaneRate, GetFunctionRate float64
 	// Wait waits, after each write, until the function's LastUpdateStatus is Successful.
 	Wait bool
 	// DryRun reads and computes, and writes nothing: neither the functions nor the journal.
@@ -43,6 +54,8 @@ type Patcher struct {
 	WaitTimeout  time.Duration // how long one update may stay in progress
 
 	progressMu sync.Mutex
+	paceOnce   sync.Once
+	pace       *pacers
 }
 
 // EventKind says what an Event reports.
@@ -105,10 +118,12 @@ type FunctionError struct {
 func (e *FunctionError) Error() string { return e.Err.Error() } // Err names the function
 func (e *FunctionError) Unwrap() error { return e.Err }
 
-// Patch points the bound variables of every planned function at its targets, up to Concurrency calls at once.
-// For each function it reads the configuration, computes the new map (Rewrite), checks Lambda's limits, journals
-// the change, writes it with RevisionId, journals it applied and, with Wait, waits for Successful. The error joins
-// a *FunctionError per function that failed; the Result holds everything that was done.
+// Patch points the bound variables of every planned function at its targets, up to Concurrency calls at once,
+// paced to the account's quotas. For each function it reads the configuration (GetFunction), computes the new map
+// (Rewrite), checks Lambda's limits, journals the change (pending, on disk before the update: the functions read
+// meanwhile share one write), writes it with RevisionId, marks it applied and, with Wait, polls GetFunction until it
+// is Successful. The applied marks are written together once every function is done. The error joins a
+// *FunctionError per function that failed; the Result holds everything that was done.
 //
 // Patch is also the re-patch: patching a function the journal already holds (a tunnel moved to another port)
 // computes the new values from the original ones, in one write, and keeps the original before values, so restore
@@ -134,6 +149,11 @@ func (p *Patcher) Patch(ctx context.Context, plans []Plan) (Result, error) {
 		})
 	}
 	_ = g.Wait()
+	if p.Journal != nil && !p.DryRun {
+		if err := p.Journal.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("patching: recording the applied patches: %w", err))
+		}
+	}
 	var res Result
 	for i := range plans {
 		if patches[i] != nil {
@@ -196,9 +216,11 @@ func (p *Patcher) patchOne(ctx context.Context, plan Plan, slots apiSlots) (*doc
 			return nil, false, nil
 		}
 		return next, true, nil
-	}, func(cfg config, next map[string]string) error {
+	}, func(cfg config, next map[string]string) func() error {
+		// Staged now, on disk before the update is sent: the update's turn under the quota comes later than the
+		// reads of the functions behind it, so one write carries the pending entries of all those read meanwhile.
 		entry = pendingEntry(cfg, region, entry, changes)
-		return p.Journal.Put(entry)
+		return p.Journal.stage(entry)
 	})
 	var noAccess *NoAccessError
 	switch {
@@ -229,10 +251,9 @@ func (p *Patcher) patchOne(ctx context.Context, plan Plan, slots apiSlots) (*doc
 		p.emit(Event{Kind: EventNothingToPatch, Function: plan.Function, Err: errors.New(strings.Join(kept, "; "))})
 		return nil, nil, nil
 	}
-	entry = appliedEntry(cfg, region, changes) // also when an earlier run already wrote these values
-	if err := p.Journal.Put(entry); err != nil {
-		return patch, nil, err
-	}
+	// Also when an earlier run already wrote these values. Staged: Patch syncs every applied mark once, at its end;
+	// until then the entry on disk says pending, which restore finishes as well.
+	p.Journal.Stage(appliedEntry(cfg, region, changes))
 	patch.State = doc.PatchApplied
 	if wrote && p.Wait {
 		final, err := w.waitIdle(ctx)
@@ -300,6 +321,24 @@ func appliedEntry(cfg config, region string, changes []doc.Change) Entry {
 		e.Changes = append(e.Changes, Change{Change: c})
 	}
 	return e
+}
+
+// pacers are the Patcher's pacing of its calls, made on first use.
+func (p *Patcher) pacers() *pacers {
+	p.paceOnce.Do(func() {
+		p.pace = &pacers{
+			controlPlane: newPacer(orRate(p.ControlPlaneRate, DefaultControlPlaneRate)),
+			getFunction:  newPacer(orRate(p.GetFunctionRate, DefaultGetFunctionRate)),
+		}
+	})
+	return p.pace
+}
+
+func orRate(r, def float64) float64 {
+	if r > 0 {
+		return r
+	}
+	return def
 }
 
 func (p *Patcher) concurrency() int {

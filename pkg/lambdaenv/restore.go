@@ -27,7 +27,8 @@ type RestoreOptions struct {
 // key removed, when the patch added it) only while the key still holds a value the session wrote; a key changed
 // since is kept and reported (unless Force). Only the keys of the entries are ever written. A function deleted
 // meanwhile is gone, not an error. A function whose keys are all back already needs no write (not-needed), so
-// Restore is idempotent. Every finished function leaves the journal (when the Patcher has one); a failed one stays.
+// Restore is idempotent. Every finished function leaves the journal (when the Patcher has one), all in one write at
+// the end; a failed one stays.
 // The error joins a *FunctionError per failed function: those may still be patched.
 func (p *Patcher) Restore(ctx context.Context, entries []Entry, opts RestoreOptions) ([]doc.Restore, error) {
 	var selected []Entry
@@ -49,14 +50,19 @@ func (p *Patcher) Restore(ctx context.Context, entries []Entry, opts RestoreOpti
 				return nil
 			}
 			if p.Journal != nil && !p.DryRun {
-				if err := p.Journal.Remove(e.ARN); err != nil {
-					errs[i] = &FunctionError{Function: e.Function, Err: fmt.Errorf("restoring %s: %w", e.Function, err)}
-				}
+				p.Journal.StageRemove(e.ARN)
 			}
 			return nil
 		})
 	}
 	_ = g.Wait()
+	if p.Journal != nil && !p.DryRun {
+		// One write for every function restored: until it is on disk their entries stay, and a restore run again
+		// finds them restored already (not-needed).
+		if err := p.Journal.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("restoring: clearing the restored functions from the journal: %w", err))
+		}
+	}
 	return results, errors.Join(errs...)
 }
 
@@ -71,7 +77,7 @@ func (p *Patcher) restoreOne(ctx context.Context, e Entry, force bool, slots api
 		var next map[string]string
 		next, kept = compareAndSwap(cfg.env, e.Changes, force)
 		return next, !p.DryRun && !maps.Equal(next, cfg.env), nil
-	}, func(config, map[string]string) error { return nil })
+	}, nil)
 	r := doc.Restore{Function: e.Function, Kept: kept}
 	switch {
 	case errors.Is(err, ErrNotFound):

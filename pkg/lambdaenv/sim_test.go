@@ -26,9 +26,13 @@ import (
 
 const simRegion = "eu-west-1"
 
+// testQuotas are Lambda's quotas ten times over: the tests run with quotas enforced and a Patcher paced to them, ten
+// times faster than against a real account. TestPatchUnderLambdaQuotas runs at the real rates.
+var testQuotas = awssim.Quotas{ControlPlane: 10 * DefaultControlPlaneRate, GetFunction: 10 * DefaultGetFunctionRate}
+
 func newSim(t *testing.T, fns ...awssim.Function) *awssim.Server {
 	t.Helper()
-	sim, err := awssim.New(awssim.Options{Region: simRegion})
+	sim, err := awssim.New(awssim.Options{Region: simRegion, Quotas: testQuotas})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +71,7 @@ func newPatcher(t *testing.T, c *lambda.Client) *Patcher {
 		t.Fatal(err)
 	}
 	return &Patcher{Client: c, Journal: j, Wait: true, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
-		PollInterval: 2 * time.Millisecond}
+		PollInterval: 2 * time.Millisecond, ControlPlaneRate: testQuotas.ControlPlane, GetFunctionRate: testQuotas.GetFunction}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -132,8 +136,9 @@ func assertEnv(t *testing.T, sim *awssim.Server, name string, want map[string]st
 	}
 }
 
+// calls is how many reads (GetFunction, GetFunctionConfiguration) and updates sim answered.
 func calls(sim *awssim.Server) (reads, updates int) {
-	return sim.Calls("GetFunctionConfiguration"), sim.Calls("UpdateFunctionConfiguration")
+	return sim.Calls("GetFunction") + sim.Calls("GetFunctionConfiguration"), sim.Calls("UpdateFunctionConfiguration")
 }
 
 func TestPatchRestoreRoundTripIsByteIdentical(t *testing.T) {
@@ -353,7 +358,7 @@ func TestFaultsAreSurvived(t *testing.T) {
 	}{
 		{"conflict on update", "UpdateFunctionConfiguration", awssim.Fault{Kind: awssim.FaultConflict, Next: 2}},
 		{"throttling beyond the SDK's retries", "UpdateFunctionConfiguration", awssim.Fault{Kind: awssim.FaultThrottle, Next: 5}},
-		{"5xx on reads", "GetFunctionConfiguration", awssim.Fault{Kind: awssim.FaultServerError, Next: 4}},
+		{"5xx on reads", "GetFunction", awssim.Fault{Kind: awssim.FaultServerError, Next: 4}},
 		{"dropped connections", "UpdateFunctionConfiguration", awssim.Fault{Kind: awssim.FaultDrop, Next: 4}},
 		{"random throttling everywhere", "*", awssim.Fault{Kind: awssim.FaultThrottle, Rate: 0.3}},
 	}

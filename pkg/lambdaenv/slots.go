@@ -3,10 +3,10 @@ package lambdaenv
 import "context"
 
 // apiSlots bounds the Lambda calls one Patch or Restore has in flight (the Patcher's Concurrency). A function holds
-// a slot only for the duration of one call, never while it sleeps: not while it waits for its update to go live,
-// not while it backs off. Holding a slot per function for its whole cycle made N functions cost N/Concurrency
-// update propagations (13× one function for 100 functions, see docs/PERFORMANCE.md); with a slot per call they
-// cost N×(read+write)/Concurrency plus about one propagation, and the polls stay within the same bound.
+// a slot only for the duration of one attempt of one call (paceCalls takes it once the call's quota lets it go),
+// never while it sleeps: not while it waits for its update to go live, for its turn under the quota, or backs off.
+// Holding a slot per function for its whole cycle made N functions cost N/Concurrency update propagations (13× one
+// function for 100 functions, see docs/PERFORMANCE.md).
 type apiSlots chan struct{}
 
 func newAPISlots(n int) apiSlots { return make(apiSlots, max(n, 1)) }

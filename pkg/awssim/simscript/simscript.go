@@ -4,14 +4,16 @@
 // emulator (state is keyed by the script's $WORK), so scripts may run in
 // parallel. The commands:
 //
-//	awssim [-update-delay DURATION] [-seed N] SEED.json
+//	awssim [-update-delay DURATION] [-seed N] [-quotas SPEC] SEED.json
 //	    start an emulator seeded from SEED.json (a path in $WORK), export
 //	    AWS_ENDPOINT_URL (also as AWSSIM_URL), AWS_REGION, AWS_DEFAULT_REGION,
 //	    dummy AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
 //	    AWS_EC2_METADATA_DISABLED=true, and clear AWS_PROFILE and
 //	    AWS_SESSION_TOKEN. The emulator stops when the script ends. The
 //	    update delay defaults to 0 (InProgress answers the update, every
-//	    later read sees Successful).
+//	    later read sees Successful). The quotas default to Lambda's (15
+//	    control-plane and 100 GetFunction requests per second); SPEC as
+//	    awssim.ParseQuotas: lambda | off | control=N,getfunction=N.
 //	awssim-env FUNCTION
 //	    print the function's variables as compact JSON with sorted keys and a
 //	    newline; with !, succeed only if the function does not exist.
@@ -23,8 +25,9 @@
 //	awssim-fault OP SPEC
 //	    inject a fault into operation OP ("*" for all), SPEC as awssim.ParseFault:
 //	    throttle,next=2 | error,rate=0.5 | conflict | drop,next=1 | latency=100ms | none.
-//	awssim-count OP | updates:FUNCTION
-//	    print how many calls OP received, or how many updates FUNCTION had.
+//	awssim-count OP | updates:FUNCTION | throttled:OP
+//	    print how many calls OP received (the quotas let through), how many
+//	    updates FUNCTION had, or how many calls of OP the quotas refused.
 //	awssim-invoke FUNCTION [PAYLOAD]
 //	    invoke the function's handler (its seed "invoke" built-in) and print
 //	    the result; with !, expect the invocation to fail.
@@ -73,9 +76,12 @@ func (reg *servers) start(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("awssim", flag.ContinueOnError)
 	delay := fs.Duration("update-delay", 0, "how long updates stay InProgress")
 	seed := fs.Int64("seed", 1, "seed of fault rates and identifiers")
+	quotaSpec := fs.String("quotas", "lambda", "request quotas: lambda, off, or control=N,getfunction=N")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		ts.Fatalf("usage: awssim [-update-delay DURATION] [-seed N] SEED.json")
+		ts.Fatalf("usage: awssim [-update-delay DURATION] [-seed N] [-quotas SPEC] SEED.json")
 	}
+	quotas, err := awssim.ParseQuotas(*quotaSpec)
+	ts.Check(err)
 	f, err := os.Open(ts.MkAbs(fs.Arg(0)))
 	ts.Check(err)
 	loaded, err := awssim.LoadSeed(f)
@@ -89,7 +95,7 @@ func (reg *servers) start(ts *testscript.TestScript, neg bool, args []string) {
 	if running {
 		ts.Fatalf("awssim is already running in this script")
 	}
-	s, err := awssim.New(awssim.Options{Region: loaded.Region, AccountID: loaded.Account, UpdateDelay: *delay, Seed: *seed})
+	s, err := awssim.New(awssim.Options{Region: loaded.Region, AccountID: loaded.Account, UpdateDelay: *delay, Seed: *seed, Quotas: quotas})
 	ts.Check(err)
 	if err := s.Apply(loaded); err != nil {
 		s.Close()
@@ -198,12 +204,14 @@ func (reg *servers) fault(ts *testscript.TestScript, neg bool, args []string) {
 
 func (reg *servers) count(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
-		ts.Fatalf("usage: awssim-count OP | updates:FUNCTION")
+		ts.Fatalf("usage: awssim-count OP | updates:FUNCTION | throttled:OP")
 	}
 	s := reg.server(ts)
 	n := 0
 	if fn, ok := strings.CutPrefix(args[0], "updates:"); ok {
 		n = s.Updates(fn)
+	} else if op, ok := strings.CutPrefix(args[0], "throttled:"); ok {
+		n = s.Throttled(op)
 	} else {
 		n = s.Calls(args[0])
 	}

@@ -2,8 +2,10 @@ package simscript_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +22,53 @@ import (
 func TestScripts(t *testing.T) {
 	cmds := simscript.Commands()
 	cmds["sdk-update"] = sdkUpdate
+	cmds["sdk-burst"] = sdkBurst
 	testscript.Run(t, testscript.Params{Dir: "testdata", Cmds: cmds})
+}
+
+// sdkBurst OP N calls OP (GetFunction or GetFunctionConfiguration) on function api N times in a row, one attempt
+// each, and prints how many passed and how many were throttled.
+func sdkBurst(ts *testscript.TestScript, neg bool, args []string) {
+	n := 0
+	if len(args) == 2 {
+		n, _ = strconv.Atoi(args[1])
+	}
+	if neg || n < 1 || (args[0] != "GetFunction" && args[0] != "GetFunctionConfiguration") {
+		ts.Fatalf("usage: sdk-burst GetFunction|GetFunctionConfiguration N")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := scriptClient(ts, 1)
+	passed, throttled := 0, 0
+	for range n {
+		var err error
+		if args[0] == "GetFunction" {
+			_, err = c.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("api")})
+		} else {
+			_, err = c.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("api")})
+		}
+		var tmr *types.TooManyRequestsException
+		switch {
+		case err == nil:
+			passed++
+		case errors.As(err, &tmr):
+			throttled++
+		default:
+			ts.Fatalf("sdk-burst: %v", err)
+		}
+	}
+	fmt.Fprintf(ts.Stdout(), "%d passed, %d throttled\n", passed, throttled)
+}
+
+// scriptClient is a Lambda client configured only from the variables awssim exported; maxAttempts 0 keeps the
+// SDK's default retryer.
+func scriptClient(ts *testscript.TestScript, maxAttempts int) *lambda.Client {
+	return lambda.NewFromConfig(aws.Config{
+		Region:           ts.Getenv("AWS_REGION"),
+		BaseEndpoint:     aws.String(ts.Getenv("AWS_ENDPOINT_URL")),
+		Credentials:      credentials.NewStaticCredentialsProvider(ts.Getenv("AWS_ACCESS_KEY_ID"), ts.Getenv("AWS_SECRET_ACCESS_KEY"), ""),
+		RetryMaxAttempts: maxAttempts,
+	})
 }
 
 // sdkUpdate FUNCTION KEY=VALUE... does what `env patch` does, through the
@@ -32,11 +80,7 @@ func sdkUpdate(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c := lambda.NewFromConfig(aws.Config{
-		Region:       ts.Getenv("AWS_REGION"),
-		BaseEndpoint: aws.String(ts.Getenv("AWS_ENDPOINT_URL")),
-		Credentials:  credentials.NewStaticCredentialsProvider(ts.Getenv("AWS_ACCESS_KEY_ID"), ts.Getenv("AWS_SECRET_ACCESS_KEY"), ""),
-	})
+	c := scriptClient(ts, 0)
 	err := func() error {
 		cur, err := c.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(args[0])})
 		if err != nil {
