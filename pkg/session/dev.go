@@ -273,9 +273,7 @@ func (s *dev) cleanup() (leftPatched bool) {
 		}
 		done := make(chan result, 1)
 		go func() {
-			p := &lambdaenv.Patcher{Client: s.patcher.p.Client, Journal: journal, Wait: true,
-				Progress: func(e lambdaenv.Event) { s.env.report(RestoreProgress{e}) }}
-			restores, err := p.Restore(ctx, journal.Entries(), lambdaenv.RestoreOptions{})
+			restores, err := s.patcher.Restore(ctx, journal.Entries())
 			done <- result{restores, err}
 		}()
 		interrupts := 0

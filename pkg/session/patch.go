@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
@@ -95,8 +96,9 @@ func Plans(d *doc.Document) ([]lambdaenv.Plan, error) {
 // Patcher is a patch step's hold on Lambda and the journal: env patch uses it once, dev again whenever a
 // tunnel moves.
 type Patcher struct {
-	p   *lambdaenv.Patcher
-	env Env
+	p         *lambdaenv.Patcher
+	env       Env
+	restoring atomic.Bool // its progress is a restore's
 }
 
 // NewPatcher connects to Lambda in the document's region (opts and state.Journal as the journal).
@@ -110,12 +112,26 @@ func NewPatcher(ctx context.Context, region string, opts PatchOptions, state *St
 		Concurrency: opts.Concurrency,
 		Wait:        !opts.NoWait,
 		DryRun:      opts.DryRun,
-		Progress:    func(e lambdaenv.Event) { env.report(PatchProgress{e}) },
+	}
+	sp := &Patcher{p: p, env: env}
+	p.Progress = func(e lambdaenv.Event) {
+		if sp.restoring.Load() {
+			env.report(RestoreProgress{e})
+		} else {
+			env.report(PatchProgress{e})
+		}
 	}
 	if state != nil {
 		p.Journal = state.Journal
 	}
-	return &Patcher{p: p, env: env}, nil
+	return sp, nil
+}
+
+// Restore restores entries through the same client and quota pacing as the patches: dev's cleanup.
+func (p *Patcher) Restore(ctx context.Context, entries []lambdaenv.Entry) ([]doc.Restore, error) {
+	p.restoring.Store(true)
+	defer p.restoring.Store(false)
+	return p.p.Restore(ctx, entries, lambdaenv.RestoreOptions{})
 }
 
 // DryRun reports whether the patcher writes nothing.
