@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/stptunnel/stptunnel/pkg/statedir"
 )
 
 // Flag names and the environment variables they read (DESIGN.md §4). Every command builds its flags from these,
@@ -56,7 +58,7 @@ const (
 	envMinPort   = "BORE_MIN_PORT"
 	envMaxPort   = "BORE_MAX_PORT"
 
-	defaultStateDir    = ".stptunnel"
+	defaultStateDir    = statedir.DefaultName
 	defaultBoreServer  = "bore.pub"
 	defaultConcurrency = 8
 

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/statedir"
 	"github.com/stptunnel/stptunnel/pkg/tunnel"
 )
 
@@ -157,8 +158,8 @@ func (a *app) tunnelOpenDetached(ctx context.Context, c *cli.Context, d *doc.Doc
 	} else if !errors.Is(err, tunnel.ErrNoSession) {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating the state dir: %w", err)
+	if err := statedir.Ensure(dir); err != nil {
+		return err
 	}
 	logPath := filepath.Join(dir, holdLog)
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/statedir"
 )
 
 // JournalFile is the journal's name inside the state directory.
@@ -85,8 +86,8 @@ type journalFile struct {
 	Patches []Entry `json:"patches"`
 }
 
-// OpenJournal opens STATE_DIR/journal.json, reading what a previous session left; the directory and file are
-// created on the first write.
+// OpenJournal opens STATE_DIR/journal.json, reading what a previous session left; the directory (statedir.Ensure)
+// and file are created on the first write.
 func OpenJournal(dir string) (*Journal, error) {
 	j := &Journal{path: filepath.Join(dir, JournalFile)}
 	b, err := os.ReadFile(j.path)
@@ -179,6 +180,9 @@ func (j *Journal) write() error {
 	}
 	b, err := json.MarshalIndent(journalFile{Version: doc.Version, Patches: j.entries}, "", "  ")
 	if err != nil {
+		return fmt.Errorf("writing the journal: %w", err)
+	}
+	if err := statedir.Ensure(filepath.Dir(j.path)); err != nil {
 		return fmt.Errorf("writing the journal: %w", err)
 	}
 	if err := doc.WriteFileAtomic(j.path, append(b, '\n')); err != nil {
