@@ -104,6 +104,8 @@ func (a *app) cliApp() *cli.App {
 			a.boreCommand(),
 			a.demoCommand(),
 			a.versionCommand(),
+			a.completionCommand(),
+			a.manCommand(),
 		},
 	}
 	ca.Commands = append(ca.Commands, a.hiddenCommands()...)
