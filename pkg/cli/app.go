@@ -120,6 +120,8 @@ func (a *app) cliApp() *cli.App {
 			a.boreCommand(),
 			a.demoCommand(),
 			a.versionCommand(),
+			a.completionCommand(),
+			a.manCommand(),
 		},
 	}
 	ca.Commands = append(ca.Commands, a.hiddenCommands()...)

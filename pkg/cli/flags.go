@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stptunnel/stptunnel/pkg/lambdaenv"
+	"github.com/stptunnel/stptunnel/pkg/statedir"
 	"github.com/stptunnel/stptunnel/pkg/tunnel"
 )
 
@@ -59,7 +60,7 @@ const (
 	envMinPort   = "BORE_MIN_PORT"
 	envMaxPort   = "BORE_MAX_PORT"
 
-	defaultStateDir = ".stptunnel"
+	defaultStateDir = statedir.DefaultName
 
 	// A self-hosted server caps what one client address can hold, so one client cannot take every port nor queue
 	// unbounded visitors. Generous for a team behind one NAT; 0 lifts a cap.

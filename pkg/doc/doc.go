@@ -245,13 +245,12 @@ func (d *Document) WriteFile(path string) error {
 }
 
 // WriteFileAtomic writes data to path so that a crash at any instant leaves either the old or the new content:
-// a temporary file in the same directory, fsync, rename, then fsync of the directory. The file is mode 0600.
+// a temporary file in the same directory (named AtomicTempPrefix(name) and a random suffix), fsync, rename, then
+// fsync of the directory. The file is mode 0600. The directory must exist: it is never created here, so that the
+// state dir is only ever created by statedir.Ensure, which keeps it out of version control.
 func WriteFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, AtomicTempPrefix(filepath.Base(path))+"*")
 	if err != nil {
 		return err
 	}
@@ -281,6 +280,10 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	return nil
 }
+
+// AtomicTempPrefix is how the temporary file of WriteFileAtomic(DIR/name) is named before its random suffix, so a
+// caller can recognise one a crash left behind.
+func AtomicTempPrefix(name string) string { return "." + name + ".tmp-" }
 
 // Region returns the "region" field, or "".
 func (d *Document) Region() string { return gjson.GetBytes(d.raw, FieldRegion).String() }

@@ -121,7 +121,7 @@ func jsonEqual(a, b string) bool {
 
 func TestWriteFileAtomicIsPrivate(t *testing.T) {
 	dir := t.TempDir()
-	p := filepath.Join(dir, "sub", "journal.json")
+	p := filepath.Join(dir, "journal.json")
 	if err := WriteFileAtomic(p, []byte("one")); err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +142,17 @@ func TestWriteFileAtomicIsPrivate(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(p))
 	if len(entries) != 1 {
 		t.Fatalf("temporary files left behind: %v", entries)
+	}
+}
+
+// The state dir is created only by statedir.Ensure (it keeps itself out of git): a write never creates a directory.
+func TestWriteFileAtomicNeverCreatesTheDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "absent")
+	if err := WriteFileAtomic(filepath.Join(dir, "journal.json"), []byte("one")); err == nil {
+		t.Fatal("writing into a missing directory succeeded")
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the directory was created: %v", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/statedir"
 )
 
 // JournalFile is the journal's name inside the state directory.
@@ -105,8 +106,8 @@ type journalFile struct {
 	Patches []Entry `json:"patches"`
 }
 
-// OpenJournal opens STATE_DIR/journal.json, reading what a previous session left; the directory and file are
-// created on the first write.
+// OpenJournal opens STATE_DIR/journal.json, reading what a previous session left; the directory (statedir.Ensure)
+// and file are created on the first write.
 func OpenJournal(dir string) (*Journal, error) {
 	j := &Journal{path: filepath.Join(dir, JournalFile)}
 	j.done.L = &j.mu
@@ -308,6 +309,9 @@ func (j *Journal) writeFile(b []byte, version uint64) error {
 			return fmt.Errorf("clearing the journal: %w", err)
 		}
 		return nil
+	}
+	if err := statedir.Ensure(filepath.Dir(j.path)); err != nil {
+		return fmt.Errorf("writing the journal: %w", err)
 	}
 	if err := doc.WriteFileAtomic(j.path, b); err != nil {
 		return fmt.Errorf("writing the journal: %w", err)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/stptunnel/stptunnel/pkg/statedir"
 )
 
 // stateLock keeps two sessions out of one state dir (DESIGN.md §6): the journal belongs to one session at a time.
@@ -20,8 +22,8 @@ var errLocked = errors.New("state dir is locked")
 
 // lockStateDir takes the lock or says who holds it.
 func lockStateDir(dir string) (*stateLock, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating state dir %s: %w", dir, err)
+	if err := statedir.Ensure(dir); err != nil {
+		return nil, err
 	}
 	path := filepath.Join(dir, "lock")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)

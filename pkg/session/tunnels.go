@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/statedir"
 	"github.com/stptunnel/stptunnel/pkg/tunnel"
 )
 
@@ -98,8 +99,8 @@ func DetachTunnels(ctx context.Context, d *doc.Document, specs []tunnel.Spec, ho
 	} else if !errors.Is(err, tunnel.ErrNoSession) {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating the state dir: %w", err)
+	if err := statedir.Ensure(dir); err != nil {
+		return nil, err
 	}
 	logPath := filepath.Join(dir, HoldLog)
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/statedir"
 )
 
 // StateFile is the record of a detached session, in the state directory.
@@ -48,13 +49,16 @@ func ReadState(dir string) (*State, error) {
 	return &st, nil
 }
 
-// WriteState records st in dir, atomically and readable by its owner only.
+// WriteState records st in dir, atomically and readable by its owner only; it creates dir (statedir.Ensure).
 func WriteState(dir string, st State) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
 	path := filepath.Join(dir, StateFile)
+	if err := statedir.Ensure(dir); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
 	if err := doc.WriteFileAtomic(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
