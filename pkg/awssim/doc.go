@@ -107,4 +107,6 @@
 // state active|blackhole}, a main flag and explicit subnet associations.
 //
 // The package awssim/simscript exposes the emulator to testscript scripts.
+//
+// API: the tool's own (its tests and demo); it may change.
 package awssim

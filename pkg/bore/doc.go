@@ -32,4 +32,6 @@
 // Errors are wrapped so callers can tell the cause with errors.Is: ErrUnreachable (and ErrConnectionRefused),
 // ErrAuth (ErrInvalidSecret, ErrSecretRequired, ErrSecretNotRequired), ErrPortUnavailable, ErrProtocol; an
 // Error frame from the server is a *ServerError.
+//
+// API: meant for other programs (a Go bore client and server), and kept compatible within a major version.
 package bore

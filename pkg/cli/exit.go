@@ -8,7 +8,7 @@ import (
 	"github.com/stptunnel/stptunnel/pkg/session"
 )
 
-// Exit codes (DESIGN.md §7). They are decided here and nowhere else.
+// Exit codes (CONTRACT.md §6). They are decided here and nowhere else.
 const (
 	ExitOK      = 0 // done
 	ExitFailed  = 1 // failed

@@ -10,7 +10,7 @@ import (
 	"github.com/stptunnel/stptunnel/pkg/tunnel"
 )
 
-// Flag names and the environment variables they read (DESIGN.md §4). Every command builds its flags from these,
+// Flag names and the environment variables they read (CONTRACT.md §3). Every command builds its flags from these,
 // so a name is written once.
 const (
 	flagRegion   = "region"

@@ -12,7 +12,7 @@ import (
 	"github.com/stptunnel/stptunnel/pkg/doc"
 )
 
-// What each command reports to GitHub Actions from its document (DESIGN.md §7). All of it does nothing unless
+// What each command reports to GitHub Actions from its document (CONTRACT.md §6). All of it does nothing unless
 // GITHUB_ACTIONS=true, so commands call it unconditionally:
 //
 //	a.maskDocument(d)                 as soon as a document is read or built, before anything prints

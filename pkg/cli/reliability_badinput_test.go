@@ -71,7 +71,7 @@ func TestBadInputCorpus(t *testing.T) {
 		{"no region", `{"stptunnel": "v1", "resources": [` + res + `], "functions": [` + fn + `], "tunnels": [` + tun + `]}`, []string{"env", "patch"},
 			[]string{"AWS_REGION=", "AWS_DEFAULT_REGION="}, 2, `region`},
 		{"no credentials", good, []string{"env", "patch"}, []string{"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY="}, 1, `(?i)credentials`},
-		// DESIGN.md §4: a function that does not exist is skipped as not-found, named, and the command goes on; with
+		// CONTRACT.md §3: a function that does not exist is skipped as not-found, named, and the command goes on; with
 		// nothing patched at all, the step does not end as a success.
 		{"function that does not exist", strings.Replace(good, `"name": "api"`, `"name": "ghost"`, 1), []string{"env", "patch"}, nil, 1, `Skipping ghost: .*does not exist(.|\n)*no function was patched`},
 		{"stack that does not exist", "", []string{"dev", "--local", local, "--stack", "ghost-stack", "--to", "127.0.0.1:1"}, nil, 2, `ghost-stack`},

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stptunnel/stptunnel/pkg/awssim"
+	"github.com/stptunnel/stptunnel/pkg/bore"
+	"github.com/stptunnel/stptunnel/pkg/bore/boretest"
 )
 
 // TestDevKilledAtRandomIsRestored runs `stptunnel dev` sessions against the emulator and an embedded bore server
@@ -46,7 +48,7 @@ func TestDevKilledAtRandomIsRestored(t *testing.T) {
 	t.Logf("seed %d (replay with STPTUNNEL_CRASH_SEED=%d), %d trials", seed, seed, trials)
 	rng := rand.New(rand.NewPCG(seed, 0))
 
-	boreSrv := startTestBoreServer(t, 0, "")
+	boreSrv := boretest.Start(t, bore.ServerConfig{})
 	proxy := startHoldProxy(t, boreSrv.Addr().String())
 	dbPort, _ := startTestDatabase(t, 0)
 	env := crashSeedEnv(dbPort)

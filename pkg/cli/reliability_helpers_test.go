@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net"
 	"os"
@@ -12,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/stptunnel/stptunnel/pkg/bore"
 )
 
 // Helpers shared by the reliability suite (reliability_*_test.go): a watched output buffer, a TCP proxy that can
@@ -224,21 +221,6 @@ func (p *holdProxy) close() {
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
-}
-
-// startTestBoreServer starts a bore server on loopback (the control port given, or any with 0) and stops it with
-// the test.
-func startTestBoreServer(t testing.TB, controlPort int, secret string) *bore.Server {
-	t.Helper()
-	srv, err := bore.NewServer(bore.ServerConfig{BindAddr: "127.0.0.1", ControlPort: controlPort, Secret: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
 }
 
 // startTestDatabase is a local "database": a loopback TCP service that echoes. It returns its port and a stop

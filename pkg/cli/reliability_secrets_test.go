@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stptunnel/stptunnel/pkg/awssim"
+	"github.com/stptunnel/stptunnel/pkg/bore"
+	"github.com/stptunnel/stptunnel/pkg/bore/boretest"
 	"github.com/stptunnel/stptunnel/pkg/session"
 )
 
@@ -45,7 +47,7 @@ func secretsRun(t *testing.T, actions bool) {
 	dbPort, _ := startTestDatabase(t, 0)
 	url := fmt.Sprintf("postgres://app:%s@localhost:%d/app", leakPassword, dbPort)
 	sim.PutFunction(awssim.Function{Name: "api", Env: map[string]string{"STP_POSTGRES_DB_CONNECTION_STRING": url}})
-	boreSrv := startTestBoreServer(t, 0, leakBoreSecret)
+	boreSrv := boretest.Start(t, bore.ServerConfig{Secret: leakBoreSecret})
 	to := boreSrv.Addr().String()
 	// A port nothing listens on: a bore server that is down, a local service that is down.
 	closed, stopClosed := startTestDatabase(t, 0)

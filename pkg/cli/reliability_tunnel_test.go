@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stptunnel/stptunnel/pkg/awssim"
+	"github.com/stptunnel/stptunnel/pkg/bore"
+	"github.com/stptunnel/stptunnel/pkg/bore/boretest"
 )
 
 // devWatchdog is the native client's heartbeat watchdog (bore.ClientConfig.HeartbeatTimeout default).
@@ -32,7 +34,7 @@ func TestDevSurvivesTunnelFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	boreSrv := startTestBoreServer(t, 0, "")
+	boreSrv := boretest.Start(t, bore.ServerConfig{})
 	controlPort := boreSrv.Addr().Port
 	proxy := startHoldProxy(t, boreSrv.Addr().String())
 	dbPort, stopDB := startTestDatabase(t, 0)
@@ -108,7 +110,7 @@ func TestDevSurvivesTunnelFaults(t *testing.T) {
 	if !waitCount(stderr, "is down", downs+1, exited) {
 		t.Fatalf("the server's stop was never noticed:\n%s", stderr.String())
 	}
-	startTestBoreServer(t, controlPort, "")
+	boretest.Start(t, bore.ServerConfig{ControlPort: controlPort})
 	third := followed("after the server restarted", "")
 	t.Logf("after the server restart the function names %s", third)
 

@@ -9,7 +9,7 @@ import (
 	"github.com/stptunnel/stptunnel/pkg/connstr"
 )
 
-// ui writes the human side of stptunnel: progress and messages on stderr, in the seed's style
+// ui writes the human side of stptunnel: progress and messages on stderr, in stptunnel's style
 //
 //	✓ Starting tunnel: postgresDb → bore.pub:54321
 //	! Skipping worker: runs in a VPC without a NAT gateway

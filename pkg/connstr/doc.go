@@ -25,4 +25,6 @@
 //     anywhere in a longer text; when a form is ambiguous it hides too much
 //     rather than too little. Error messages from this package never contain a
 //     password.
+//
+// API: meant for other programs, and kept compatible within a major version.
 package connstr

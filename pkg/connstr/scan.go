@@ -135,7 +135,7 @@ func urlAt(v string, sep int) (scheme string, authority span, ok bool) {
 
 // schemeDefaultPort is the port a URL of scheme means when it has none.
 // http and https (a DynamoDB endpoint) take the caller's default when it has
-// one, since DynamoDB Local listens on 8000, as DESIGN.md §5 says.
+// one, since DynamoDB Local listens on 8000, as CONTRACT.md §4 says.
 func schemeDefaultPort(scheme string, fallback int) int {
 	switch scheme {
 	case "postgres", "postgresql":

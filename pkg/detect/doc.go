@@ -1,4 +1,4 @@
-// Package detect finds the deployed Lambda functions that reference local resources (DESIGN.md §4, `stptunnel
+// Package detect finds the deployed Lambda functions that reference local resources (CONTRACT.md §3, `stptunnel
 // detect`): it lists the functions in scope, binds their environment variables to resources and decides which
 // functions cannot be patched.
 //
@@ -31,5 +31,7 @@
 // A bound variable whose value a tunnel cannot carry (connstr.Unsupported) is not a skip reason: the function
 // is listed and Result.Warnings says why env patch will refuse it. A convention or map binding whose value names
 // something else (a deployed cloud database) is the resource all the same: each binding's "action" (and
-// Result.Decisions) says whether env patch rewrites it in place or replaces it with the tunnel (DESIGN.md §5).
+// Result.Decisions) says whether env patch rewrites it in place or replaces it with the tunnel (CONTRACT.md §4).
+//
+// API: the tool's own; it may change.
 package detect

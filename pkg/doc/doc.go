@@ -1,6 +1,6 @@
 // Package doc owns the JSON document that stptunnel's commands pass to one another on stdin and stdout.
 //
-// The document is one JSON object (DESIGN.md §3):
+// The document is one JSON object (CONTRACT.md §2):
 //
 //	{
 //	  "stptunnel": "v1",
@@ -22,6 +22,9 @@
 //     *InputError that names what is wrong and where; nothing is returned to act on.
 //
 // The document may carry connection strings with passwords: it is data, not a log. WriteFile writes mode 0600.
+//
+// API: meant for other programs that read or produce stptunnel's documents, and kept compatible within a major
+// version, as the document itself is.
 package doc
 
 import (
@@ -42,7 +45,7 @@ import (
 // Version is the value of the "stptunnel" field this version writes and reads.
 const Version = "v1"
 
-// Field names of the document, as DESIGN.md §3 spells them.
+// Field names of the document, as CONTRACT.md §2 spells them.
 const (
 	FieldVersion   = "stptunnel"
 	FieldRegion    = "region"

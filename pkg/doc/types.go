@@ -1,6 +1,6 @@
 package doc
 
-// Resource is a local resource to expose: DESIGN.md §3 "resources".
+// Resource is a local resource to expose: CONTRACT.md §2 "resources".
 type Resource struct {
 	Name    string `json:"name"`
 	Type    string `json:"type"`              // postgres | mysql | redis | dynamodb | tcp
@@ -40,7 +40,7 @@ type Skip struct {
 	Message  string `json:"message,omitempty"`
 }
 
-// Reasons a function is skipped (DESIGN.md §3).
+// Reasons a function is skipped (CONTRACT.md §2).
 const (
 	ReasonVPCNoNAT    = "vpc-no-nat"
 	ReasonNotFound    = "not-found"

@@ -1,7 +1,7 @@
 // Package lambdaenv points deployed Lambda functions' environment variables at tunnels (patch) and puts them back
 // (restore), through aws-sdk-go-v2.
 //
-// Guarantees (DESIGN.md §5, §6):
+// Guarantees (CONTRACT.md §4, §5):
 //   - Rewrite changes only the host and port of the entries at a resource's local address; CheckLimits refuses,
 //     before any write, a map Lambda would refuse (reserved keys, 4 KB).
 //   - Every write is read-modify-write on the latest revision with RevisionId; a function whose variables cannot
@@ -10,4 +10,6 @@
 //     restore needs, so a crash at any instant can be finished by a restore from the journal alone.
 //   - Restore is a per-key compare-and-swap: a key is put back (or removed, when the patch added it) only while it
 //     still holds the value the patch wrote; keys changed since are kept and reported. Restore is idempotent.
+//
+// API: the tool's own; it may change.
 package lambdaenv

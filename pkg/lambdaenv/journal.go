@@ -27,14 +27,14 @@ const JournalFile = "journal.json"
 // fsyncs (one, while a write is in flight, for all the functions that queued behind it). Stage and StageRemove
 // change the entries without waiting: their changes reach the disk with the next write, at the latest with Sync.
 // Patch stages each pending entry when it has computed the function's new variables and makes it durable right
-// before the update is sent, once the update's turn under the control-plane quota has come (DESIGN.md §6: on disk
+// before the update is sent, once the update's turn under the control-plane quota has come (CONTRACT.md §5: on disk
 // before each UpdateFunctionConfiguration): the reads run ahead of the paced updates, so the first of those commits
 // writes the pending entries of every function read meanwhile and the next ones find theirs on disk already. The
 // applied marks and the removals after a restore are staged and synced once per Patch or Restore, since a crash
 // before they reach the disk leaves a pending entry (which restore finishes) or an entry already restored (which
 // restore finds not-needed).
 //
-// The file is a document (DESIGN.md §3) holding only "patches", so `stptunnel env restore < journal.json` also
+// The file is a document (CONTRACT.md §2) holding only "patches", so `stptunnel env restore < journal.json` also
 // works. Each patch carries two fields the document does not define:
 //
 //	{"stptunnel": "v1", "patches": [

@@ -150,7 +150,7 @@ func TestJournalWriteFailure(t *testing.T) {
 	}
 }
 
-// TestPatchJournalsBeforeEachUpdate checks DESIGN.md §6 with group commit on: when each UpdateFunctionConfiguration
+// TestPatchJournalsBeforeEachUpdate checks CONTRACT.md §5 with group commit on: when each UpdateFunctionConfiguration
 // leaves the client, the function's pending entry is already on disk. The applied marks are written together at the
 // end of the patch, and the restore clears the journal in one write.
 func TestPatchJournalsBeforeEachUpdate(t *testing.T) {

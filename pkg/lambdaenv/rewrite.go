@@ -27,7 +27,7 @@ type Target struct {
 	Public   connstr.HostPort
 }
 
-// Action says what a patch does to one bound variable (DESIGN.md §5).
+// Action says what a patch does to one bound variable (CONTRACT.md §4).
 type Action string
 
 const (
@@ -70,7 +70,7 @@ func (d Decision) Describe() string {
 	return "leave it as it is: " + d.Why
 }
 
-// Decide applies the rules of DESIGN.md §5 to one bound variable of a function whose variables are current. A
+// Decide applies the rules of CONTRACT.md §4 to one bound variable of a function whose variables are current. A
 // variable bound by name (convention or --map) is the resource: it follows the tunnel whatever it held. A
 // variable bound by value follows it only while it names the resource's local address. An error wraps
 // *connstr.Unsupported when the tunnel cannot carry the value (or the declared URL).

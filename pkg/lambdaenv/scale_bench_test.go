@@ -273,7 +273,7 @@ func TestPatchSharesTheQuota(t *testing.T) {
 	}
 }
 
-// Benchmark set-up, as DESIGN.md's session sees it: 50 ms per API call, 1 s before an update is live, and Lambda's
+// Benchmark set-up, as CONTRACT.md's session sees it: 50 ms per API call, 1 s before an update is live, and Lambda's
 // default quotas (15 control-plane requests per second, 100 GetFunction requests per second).
 const (
 	benchLatency     = 50 * time.Millisecond

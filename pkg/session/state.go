@@ -4,7 +4,7 @@ import (
 	"github.com/stptunnel/stptunnel/pkg/lambdaenv"
 )
 
-// State is a step's hold on the state dir: its lock (two sessions never share one, DESIGN.md §6) and the journal
+// State is a step's hold on the state dir: its lock (two sessions never share one, CONTRACT.md §5) and the journal
 // it guards. Close releases the lock.
 type State struct {
 	Dir     string

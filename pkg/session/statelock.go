@@ -11,7 +11,7 @@ import (
 	"github.com/stptunnel/stptunnel/pkg/statedir"
 )
 
-// stateLock keeps two sessions out of one state dir (DESIGN.md §6): the journal belongs to one session at a time.
+// stateLock keeps two sessions out of one state dir (CONTRACT.md §5): the journal belongs to one session at a time.
 // It is an advisory OS lock on STATE_DIR/lock, released by the OS when the process dies, so a crashed session
 // never leaves a stale lock behind. The file holds the owner's pid for the error message.
 type stateLock struct {

@@ -5,6 +5,8 @@
 // whatever the repository's own ignore rules say. The repository's .gitignore is never read nor written.
 //
 // Every place that creates the state directory goes through Ensure.
+//
+// API: the tool's own; it may change.
 package statedir
 
 import (

@@ -12,4 +12,6 @@
 //   - Session.Close stops every tunnel (and every external bore process) and returns once no goroutine the
 //     session started is left.
 //   - The external engine never puts the secret on a command line: bore reads it from BORE_SECRET.
+//
+// API: the tool's own; it may change.
 package tunnel

@@ -24,7 +24,7 @@ const (
 	EngineBore   = "bore"   // an external bore binary
 )
 
-// Defaults of DESIGN.md §4.
+// Defaults of CONTRACT.md §3.
 const (
 	DefaultServer     = "bore.pub"
 	DefaultRetries    = 2
