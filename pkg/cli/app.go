@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -61,6 +63,8 @@ type app struct {
 	getenv func(string) string
 	ui     *ui
 	gh     *github
+	// out is --out FILE: the document goes there instead of stdout.
+	out string
 	// interrupts receives SIGINT, SIGTERM and SIGHUP: the one place signals reach the program. A command that
 	// only needs to stop takes interruptible(ctx); dev reads it itself (a second Ctrl+C abandons its cleanup).
 	interrupts chan os.Signal
@@ -137,6 +141,9 @@ func (a *app) cliApp() *cli.App {
 // configure applies the output flags, which may be given before or after the command.
 func (a *app) configure(c *cli.Context) error {
 	a.ui.quiet = globalBool(c, flagQuiet)
+	if slices.Contains(c.FlagNames(), flagOut) {
+		a.out = strings.TrimSpace(c.String(flagOut))
+	}
 	if globalBool(c, flagNoColor) {
 		a.ui.color = false
 	}
@@ -176,8 +183,15 @@ func (a *app) finishDocument(d *doc.Document, fields ...string) error {
 	return a.writeDocument(d)
 }
 
-// writeDocument prints the document on stdout: the only thing stdout ever carries.
+// writeDocument prints the document on stdout, the only thing stdout ever carries, or writes it to --out
+// (atomically, 0600: it may hold passwords).
 func (a *app) writeDocument(d *doc.Document) error {
+	if a.out != "" {
+		if err := d.WriteFile(a.out); err != nil {
+			return fmt.Errorf("writing the document to %s: %w", a.out, err)
+		}
+		return nil
+	}
 	if err := d.Write(a.stdout); err != nil {
 		return fmt.Errorf("writing the document to stdout: %w", err)
 	}

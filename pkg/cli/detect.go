@@ -14,7 +14,7 @@ func (a *app) detectCommand() *cli.Command {
 		Description: "Reads the document on stdin (or starts an empty one), adds the resources given with --local, lists\n" +
 			"the functions in scope and writes the document with \"functions\" (their bindings) and \"skipped\".\n" +
 			"--function selects exactly the functions named; --stack and --prefix may be combined.",
-		Flags:  withGlobals([]cli.Flag{localFlag()}, scopeFlags()),
+		Flags:  withGlobals([]cli.Flag{localFlag()}, scopeFlags(), outFlag()),
 		Action: a.detectAction,
 	}
 }

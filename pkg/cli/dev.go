@@ -1,9 +1,14 @@
 package cli
 
 import (
+	"fmt"
+	"path/filepath"
+
 	"github.com/urfave/cli/v2"
 
+	"github.com/stptunnel/stptunnel/pkg/doc"
 	"github.com/stptunnel/stptunnel/pkg/session"
+	"github.com/stptunnel/stptunnel/pkg/statedir"
 )
 
 func (a *app) devCommand() *cli.Command {
@@ -17,7 +22,7 @@ func (a *app) devCommand() *cli.Command {
 			"order. A tunnel that comes back on another port is followed: its functions are patched again.\n" +
 			"Without COMMAND the document is printed on stdout once the session is ready. Exit 3: functions were left\n" +
 			"patched (the journal is kept: `stptunnel env restore` finishes it).",
-		Flags: withGlobals([]cli.Flag{localFlag()}, scopeFlags(), tunnelFlags(), patchFlags(), []cli.Flag{
+		Flags: withGlobals([]cli.Flag{localFlag()}, scopeFlags(), tunnelFlags(), patchFlags(), outFlag(), []cli.Flag{
 			&cli.BoolFlag{Name: flagNoTunnel, Category: catTunnel, Usage: "open no tunnel and patch nothing: only run COMMAND"},
 		}),
 		Action: a.dev,
@@ -52,7 +57,7 @@ func (a *app) devOptions(c *cli.Context) (session.DevOptions, error) {
 		return session.DevOptions{}, err
 	}
 	opts := session.DevOptions{Patch: patch, Command: c.Args().Slice(), Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr,
-		Output: a.writeDocument, Interrupts: a.interrupts}
+		Output: func(d *doc.Document) error { return a.devOutput(c, d) }, Interrupts: a.interrupts}
 	if c.Bool(flagNoTunnel) {
 		return opts, nil
 	}
@@ -67,4 +72,25 @@ func (a *app) devOptions(c *cli.Context) (session.DevOptions, error) {
 		return session.DevOptions{}, err
 	}
 	return opts, nil
+}
+
+// sessionFile is where dev writes its document when stdout is a terminal, in the state dir.
+const sessionFile = "session.json"
+
+// devOutput prints the ready session's document. On a terminal (and without --out) it holds connection strings
+// that have no business on a screen: it goes to STATE_DIR/session.json (0600) and only the path is printed.
+func (a *app) devOutput(c *cli.Context, d *doc.Document) error {
+	if a.out != "" || !isTerminal(a.stdout) {
+		return a.writeDocument(d)
+	}
+	dir := stateDir(c)
+	if err := statedir.Ensure(dir); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, sessionFile)
+	if err := d.WriteFile(path); err != nil {
+		return fmt.Errorf("writing the session's document: %w", err)
+	}
+	a.ui.info("The session's document (it holds connection strings) is in %s", path)
+	return nil
 }

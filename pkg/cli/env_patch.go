@@ -16,7 +16,7 @@ func (a *app) envPatchCommand() *cli.Command {
 		Description: "Reads the document on stdin (functions with their bindings, and tunnels), points each bound variable\n" +
 			"at its resource's tunnel, and writes the document with \"patches\". Every change is in STATE_DIR/journal.json\n" +
 			"before it is written, so `stptunnel env restore` can always put the variables back.",
-		Flags:  withGlobals(patchFlags()),
+		Flags:  withGlobals(patchFlags(), outFlag()),
 		Action: a.envPatch,
 	}
 }

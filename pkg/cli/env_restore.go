@@ -17,7 +17,7 @@ func (a *app) envRestoreCommand() *cli.Command {
 			"journal (STATE_DIR/journal.json) holds: the way to finish a session that crashed. A key is put back only\n" +
 			"while it still holds the value the patch wrote; keys changed since (a deploy) are kept and reported.\n" +
 			"Exits 3 when a function is left patched; the journal is then kept, and running this again finishes it.",
-		Flags: withGlobals([]cli.Flag{
+		Flags: withGlobals(outFlag(), []cli.Flag{
 			&cli.BoolFlag{Name: flagForce, Category: catPatch, Usage: "also restore keys that changed since the patch"},
 			&cli.StringSliceFlag{Name: flagFunction, Category: catScope, Usage: "only this function, `NAME|ARN` (repeatable)"},
 		}),

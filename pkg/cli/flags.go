@@ -32,6 +32,7 @@ const (
 	flagBorePath = "bore-path"
 	flagDetach   = "detach"
 
+	flagOut         = "out"
 	flagDryRun      = "dry-run"
 	flagNoWait      = "no-wait"
 	flagConcurrency = "concurrency"
@@ -119,6 +120,11 @@ func patchFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagNoWait, Category: catPatch, Usage: "do not wait for LastUpdateStatus Successful"},
 		&cli.IntFlag{Name: flagConcurrency, Category: catPatch, Value: lambdaenv.DefaultConcurrency, Usage: "Lambda API calls in flight at once (reads, writes and polls; waits hold none)"},
 	}
+}
+
+// outFlag is --out FILE on every command that prints a document.
+func outFlag() []cli.Flag {
+	return []cli.Flag{&cli.StringFlag{Name: flagOut, Category: catGlobal, Usage: "write the document to `FILE` (atomically, mode 0600) instead of stdout"}}
 }
 
 // withGlobals appends the global flags to a command's own.

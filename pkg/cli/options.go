@@ -72,11 +72,13 @@ func stateDir(c *cli.Context) string {
 func (a *app) locals(c *cli.Context) ([]session.Local, error) {
 	var out []session.Local
 	for _, spec := range c.StringSlice(flagLocal) {
+		// Masked before it is parsed: a spec that does not parse is named in the error, and the runner must hide
+		// its password there too.
+		a.ui.addSecret(secretsIn(spec)...)
 		l, err := connstr.ParseLocal(spec)
 		if err != nil {
 			return nil, asUsage(err) // names --local and the spec, redacted
 		}
-		a.ui.addSecret(secretsIn(l.URL)...)
 		out = append(out, session.Local{Local: l, Flag: fmt.Sprintf("--local %q", connstr.Redact(spec))})
 	}
 	return out, nil

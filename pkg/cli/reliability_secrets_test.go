@@ -20,6 +20,9 @@ import (
 const (
 	leakPassword   = "Pa55w0rdXYZZY"
 	leakBoreSecret = "bore-s3cret-QUUX"
+	// leakTail is the rest of a password written unencoded in a --local URL (its '@' and '/' would end the
+	// userinfo and the authority): everything up to the last '@' before the host is the password.
+	leakTail = "W0RD/ta1l#x"
 )
 
 // TestSecretsNeverLeak runs every command, on its success and its failure paths, with a known password in a
@@ -120,6 +123,8 @@ func secretsRun(t *testing.T, actions bool) {
 		"--to", to, "--secret", leakBoreSecret)
 	run("detect, duplicate --local", "", 2, "detect", "--local", local, "--local", "postgresDb=postgres://app:"+leakPassword+"@localhost:1/x")
 	run("detect, bad --local", "", 2, "detect", "--local", "postgresDb=postgres://app:"+leakPassword+"@localhost:99999/app")
+	run("dev, --local with an unencoded '@' and '/' in the password", "", 2, "dev", "--local",
+		"postgresDb=postgres://app:"+leakPassword+"@"+leakTail+"@localhost:"+strconv.Itoa(dbPort)+"/app", "--to", to, "--state-dir", t.TempDir())
 	run("env patch, bad document", `{"stptunnel": "v1", "resources": [{"name": "postgresDb", "type": "oracle", "url": "`+url+`"}], "tunnels": [{"resource": "postgresDb", "public": "x:1"}]}`,
 		2, "env", "patch", "--state-dir", t.TempDir())
 	run("dev, server down", "", 1, "dev", "--local", local, "--to", closedAddr, "--secret", leakBoreSecret, "--state-dir", t.TempDir())
@@ -157,7 +162,7 @@ func checkNoLeak(t *testing.T, command, where, text string) {
 		if strings.HasPrefix(line, "::add-mask::") {
 			continue
 		}
-		for _, secret := range []string{leakPassword, leakBoreSecret} {
+		for _, secret := range []string{leakPassword, leakBoreSecret, leakTail} {
 			if strings.Contains(line, secret) {
 				t.Errorf("%s: %s leaks a secret: %q", command, where, line)
 			}
@@ -165,15 +170,17 @@ func checkNoLeak(t *testing.T, command, where, text string) {
 	}
 }
 
-// checkMaskedFirst fails if a secret is printed before the ::add-mask:: that hides it.
+// checkMaskedFirst fails if a secret is printed before an ::add-mask:: that hides it: its first appearance must be
+// in a mask command (of itself, or of a longer value holding it).
 func checkMaskedFirst(t *testing.T, command, out string) {
 	t.Helper()
-	for _, secret := range []string{leakPassword, leakBoreSecret} {
+	for _, secret := range []string{leakPassword, leakBoreSecret, leakTail} {
 		first := strings.Index(out, secret)
 		if first < 0 {
 			continue
 		}
-		if mask := strings.Index(out, "::add-mask::"+secret); mask < 0 || mask+len("::add-mask::") != first {
+		lineStart := strings.LastIndexByte(out[:first], '\n') + 1
+		if !strings.HasPrefix(out[lineStart:], "::add-mask::") {
 			t.Errorf("%s: %q printed before it was masked:\n%s", command, secret, clip(out))
 		}
 	}

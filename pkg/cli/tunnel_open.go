@@ -26,7 +26,7 @@ func (a *app) tunnelOpenCommand() *cli.Command {
 			"local service accepts connections (start failures are retried twice, 2 s apart). Prints the document with\n" +
 			"\"tunnels\" once all are up, then holds them, reconnecting any that drop, until SIGINT/SIGTERM; --detach\n" +
 			"leaves them to a background process instead (`tunnel status`, `tunnel close`).",
-		Flags: withGlobals([]cli.Flag{localFlag()}, tunnelFlags(), []cli.Flag{
+		Flags: withGlobals([]cli.Flag{localFlag()}, tunnelFlags(), outFlag(), []cli.Flag{
 			&cli.BoolFlag{Name: flagDetach, Category: catTunnel, Usage: "leave the tunnels to a background process and return"},
 		}),
 		Action: a.tunnelOpen,

@@ -17,7 +17,7 @@ func (a *app) tunnelStatusCommand() *cli.Command {
 		Usage: "show the tunnels a detached session holds and whether each is alive",
 		Description: "Prints the document with the session's \"tunnels\" on stdout and one line per tunnel on stderr.\n" +
 			"Exits 1 when no detached session runs or when one of its tunnels does not accept connections.",
-		Flags:  withGlobals(),
+		Flags:  withGlobals(outFlag()),
 		Action: a.tunnelStatus,
 	}
 }

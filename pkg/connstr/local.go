@@ -63,14 +63,7 @@ func newLocal(name, typ, url string) (Local, error) {
 	}
 	sep := strings.Index(url, "://")
 	if sep < 0 {
-		if typ == "" {
-			typ = TypeTCP
-		}
-		addr, err := parseAddr(url, DefaultPort(typ))
-		if err != nil {
-			return Local{}, fmt.Errorf("address: %w", err)
-		}
-		return Local{Name: name, Type: typ, URL: url, Address: addr}, nil
+		return newLocalDSN(name, typ, url)
 	}
 	scheme, auth, ok := urlAt(url, sep)
 	if !ok || strings.TrimPrefix(strings.ToLower(url[:sep]), "jdbc:") != scheme {
@@ -79,6 +72,16 @@ func newLocal(name, typ, url string) (Local, error) {
 	typ, err := typeForScheme(typ, scheme)
 	if err != nil {
 		return Local{}, err
+	}
+	// A password with an unencoded '/', '?' or '#' ends the authority early for every URL parser (drivers
+	// included): the host would be part of the password. Say so, never showing it.
+	token := url[sep+3:]
+	if end := strings.IndexFunc(token, func(r rune) bool { return r < 128 && isTokenEnd(byte(r)) }); end >= 0 {
+		token = token[:end]
+	}
+	if ui := urlUserinfoEnd(token); ui > 0 && sep+3+ui > auth.end {
+		return Local{}, fmt.Errorf("the URL's password holds an unencoded '/', '?' or '#': percent-encode it (%%2F, %%3F, %%23), " +
+			"or drivers will take part of it for the host")
 	}
 	hosts := auth.start
 	if at := strings.LastIndexByte(url[auth.start:auth.end], '@'); at >= 0 {
@@ -97,6 +100,48 @@ func newLocal(name, typ, url string) (Local, error) {
 		return Local{}, fmt.Errorf("URL address: %w", err)
 	}
 	return Local{Name: name, Type: typ, URL: url, Address: addr}, nil
+}
+
+// newLocalDSN is a resource declared without a URL: HOST:PORT (tcp unless typed), a Go MySQL DSN
+// (user:pass@tcp(host:port)/db, mysql) or a key=value DSN (host=... port=..., postgres unless typed).
+func newLocalDSN(name, typ, value string) (Local, error) {
+	sc := scan(value, DefaultPort(typ))
+	var dsn []entry
+	for _, e := range sc.entries {
+		if e.form == formMySQL || e.form == formDSN {
+			dsn = append(dsn, e)
+		}
+	}
+	switch {
+	case sc.socket != "":
+		return Local{}, fmt.Errorf("unix sockets cannot be tunnelled (%s); give a TCP address", sc.socket)
+	case len(dsn) > 1:
+		return Local{}, fmt.Errorf("the DSN lists several hosts; declare one --local per address")
+	case len(dsn) == 1:
+		inferred := TypeMySQL
+		if dsn[0].form == formDSN {
+			inferred = TypePostgres
+		}
+		if typ == "" {
+			typ = inferred
+		}
+		addr := dsn[0].addr
+		if dsn[0].form == formDSN && !dsn[0].explicitPort() && DefaultPort(typ) != 0 {
+			addr.Port = DefaultPort(typ)
+		}
+		if addr.Port == 0 {
+			return Local{}, fmt.Errorf("the DSN has no port")
+		}
+		return Local{Name: name, Type: typ, URL: value, Address: addr}, nil
+	}
+	if typ == "" {
+		typ = TypeTCP
+	}
+	addr, err := parseAddr(value, DefaultPort(typ))
+	if err != nil {
+		return Local{}, fmt.Errorf("address: %w (want a URL, HOST:PORT, a Go MySQL DSN or a key=value DSN)", err)
+	}
+	return Local{Name: name, Type: typ, URL: value, Address: addr}, nil
 }
 
 // typeForScheme checks the declared type typ against a URL's scheme, or

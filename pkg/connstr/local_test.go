@@ -45,7 +45,7 @@ func TestParseLocal(t *testing.T) {
 		{spec: "x:redis=unix:///tmp/redis.sock", wantErr: "type redis does not match"},
 		{spec: "x:tcp=unix:///tmp/redis.sock", wantErr: "unix sockets"},
 		{spec: "x=mysql://u:s3cret@/db", wantErr: "no host"},
-		{spec: "x=postgres://u:s3cr#et@localhost/db", wantErr: "port is not a number"},
+		{spec: "x=postgres://u:s3cr#et@localhost/db", wantErr: "password holds an unencoded"},
 	}
 	for _, tt := range tests {
 		got, err := ParseLocal(tt.spec)
@@ -94,6 +94,39 @@ func TestSnakeName(t *testing.T) {
 	for in, want := range tests {
 		if got := SnakeName(in); got != want {
 			t.Errorf("SnakeName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseLocalForms(t *testing.T) {
+	cases := []struct {
+		spec, typ, addr string
+		err            string
+	}{
+		{spec: "my:mysql=root:pw@tcp(localhost:3306)/app", typ: "mysql", addr: "localhost:3306"},
+		{spec: "my=root:p@ss:w@tcp(127.0.0.1:3307)/app?parseTime=true", typ: "mysql", addr: "127.0.0.1:3307"},
+		{spec: "pg=host=localhost port=5433 user=app password='s3 cret' dbname=app", typ: "postgres", addr: "localhost:5433"},
+		{spec: "pg=host=localhost dbname=app", typ: "postgres", addr: "localhost:5432"},
+		{spec: "pg=postgres://u:p@ss@localhost:5432/app", typ: "postgres", addr: "localhost:5432"},
+		{spec: "pg=postgres://u:p@ss:w/rd%#x@localhost:5432/app", err: "password holds an unencoded"},
+		{spec: "pg=postgres://u:pass/word@localhost/app", err: "password holds an unencoded"},
+		{spec: "pg=dbname=app", err: "unix socket"},
+	}
+	for _, c := range cases {
+		l, err := ParseLocal(c.spec)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("ParseLocal(%q) = %v, want an error with %q", c.spec, err, c.err)
+			}
+			for _, secret := range []string{"ss:w", "rd%", "pass/word", "p@ss"} {
+				if err != nil && strings.Contains(err.Error(), secret) {
+					t.Errorf("ParseLocal(%q): the error shows a piece of the password: %v", c.spec, err)
+				}
+			}
+			continue
+		}
+		if err != nil || l.Type != c.typ || l.Address.String() != c.addr {
+			t.Errorf("ParseLocal(%q) = %+v, %v; want type %s at %s", c.spec, l, err, c.typ, c.addr)
 		}
 	}
 }

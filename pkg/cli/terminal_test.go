@@ -1,0 +1,88 @@
+//go:build linux
+
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stptunnel/stptunnel/internal/ptytest"
+	"github.com/stptunnel/stptunnel/pkg/awssim"
+	"github.com/stptunnel/stptunnel/pkg/bore"
+	"github.com/stptunnel/stptunnel/pkg/bore/boretest"
+)
+
+// screen is what a pseudo-terminal showed: everything a program wrote to it, read until it closed.
+type screen struct{ buf *watchBuffer }
+
+func newScreen(t *testing.T) (*screen, *os.File) {
+	t.Helper()
+	controller, terminal, err := ptytest.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	s := &screen{buf: newWatchBuffer()}
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := controller.Read(b)
+			s.buf.Write(b[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { terminal.Close(); controller.Close() })
+	return s, terminal
+}
+
+// TestDevKeepsTheDocumentOffTheScreen: `dev` without a command, on a terminal, writes its document (connection
+// strings, passwords) to STATE_DIR/session.json, mode 0600, and prints only the path.
+func TestDevKeepsTheDocumentOffTheScreen(t *testing.T) {
+	sim, err := awssim.New(awssim.Options{Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	boreSrv := boretest.Start(t, bore.ServerConfig{})
+	dbPort, _ := startTestDatabase(t, 0)
+	const password = "Sup3rS3cretLocal"
+	sim.PutFunction(awssim.Function{Name: "api", Env: map[string]string{
+		"STP_POSTGRES_DB_CONNECTION_STRING": "postgres://admin:Cl0udPw@db.cluster-x.eu-west-1.rds.amazonaws.com:5432/app"}})
+	state := t.TempDir()
+	scr, terminal := newScreen(t)
+	dev := stptunnelCmd(t, sim, "", "dev", "--local", fmt.Sprintf("postgresDb=postgres://app:%s@127.0.0.1:%d/app", password, dbPort),
+		"--to", boreSrv.Addr().String(), "--state-dir", state)
+	stderr := newWatchBuffer()
+	dev.Stdout, dev.Stderr = terminal, stderr
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { dev.Wait(); close(exited) }()
+	defer func() { dev.Process.Kill(); <-exited }()
+	path := filepath.Join(state, "session.json")
+	if !stderr.waitFor("is in "+path, exited) {
+		t.Fatalf("dev did not say where the document is:\n%s", stderr.String())
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("session.json: %v, mode %v; want 0600", err, st)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.Contains(string(b), `"patches"`) || !strings.Contains(string(b), password) {
+		t.Fatalf("session.json does not hold the session's document:\n%s", b)
+	}
+	dev.Process.Signal(syscall.SIGINT)
+	<-exited
+	if strings.Contains(scr.buf.String(), password) || strings.Contains(scr.buf.String(), `"patches"`) {
+		t.Fatalf("the document reached the screen:\n%s", scr.buf.String())
+	}
+	if env, _ := sim.Env("api"); !strings.Contains(env["STP_POSTGRES_DB_CONNECTION_STRING"], "rds.amazonaws.com") {
+		t.Fatalf("not restored: %v", env)
+	}
+}
