@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
@@ -58,6 +61,22 @@ func (a *app) devOptions(c *cli.Context) (session.DevOptions, error) {
 	}
 	opts := session.DevOptions{Patch: patch, Command: c.Args().Slice(), Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr,
 		Output: func(d *doc.Document) error { return a.devOutput(c, d) }, Interrupts: a.interrupts}
+	if len(opts.Command) > 0 {
+		// Before anything is patched: a session around a command that cannot start would patch and restore for
+		// nothing.
+		if _, err := exec.LookPath(opts.Command[0]); err != nil {
+			why := "cannot be run"
+			switch {
+			case errors.Is(err, exec.ErrNotFound):
+				why = "not found in PATH"
+			case errors.Is(err, fs.ErrNotExist):
+				why = "no such file"
+			case errors.Is(err, fs.ErrPermission):
+				why = "not executable"
+			}
+			return session.DevOptions{}, usageError("COMMAND %s: %s", opts.Command[0], why)
+		}
+	}
 	if c.Bool(flagNoTunnel) {
 		return opts, nil
 	}

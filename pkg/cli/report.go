@@ -74,17 +74,10 @@ func (a *app) report(ev session.Event) {
 	case session.RestoreProgress:
 		a.reportRestore(e.Event)
 	case session.Restored:
-		n := 0
-		for _, r := range e.Restores {
-			if r.State != doc.RestoreGone {
-				n++
-			}
-		}
 		a.summarizeOrWarn(e.Doc, doc.FieldRestores)
-		u.ok("Lambda env vars restored (%s)", plural(n, "function"))
+		a.reportRestored(e.Restores)
 	case session.LeftPatched:
-		a.summarizeOrWarn(e.Doc, doc.FieldRestores)
-		u.fail("Left patched: %s", strings.Join(e.Functions, ", "))
+		a.summarizeOrWarn(e.Doc, doc.FieldRestores) // the session's error says which and why, once
 	case session.CleanupInterrupted:
 		if e.Abandoned {
 			u.warn("Cleanup abandoned")
@@ -120,6 +113,30 @@ func (a *app) summarizeOrWarn(d *doc.Document, fields ...string) {
 	}
 	if err := a.summarize(d, fields...); err != nil {
 		a.ui.warn("%v", err)
+	}
+}
+
+// reportRestored closes a restore with what it did: functions put back, and those that needed nothing (none of
+// the session's values left on them). Deleted functions were reported one by one.
+func (a *app) reportRestored(restores []doc.Restore) {
+	restored, notNeeded := 0, 0
+	for _, r := range restores {
+		switch r.State {
+		case doc.RestoreRestored, doc.RestorePartial:
+			restored++
+		case doc.RestoreNotNeeded:
+			notNeeded++
+		}
+	}
+	switch {
+	case restored > 0 && notNeeded > 0:
+		a.ui.ok("Lambda env vars restored (%s; %s already as deployed)", plural(restored, "function"), plural(notNeeded, "other"))
+	case restored > 0:
+		a.ui.ok("Lambda env vars restored (%s)", plural(restored, "function"))
+	case notNeeded > 0:
+		a.ui.ok("Nothing to restore: %s already as deployed", plural(notNeeded, "function"))
+	default:
+		a.ui.ok("Nothing left to restore")
 	}
 }
 

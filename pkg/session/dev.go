@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 
 	"github.com/stptunnel/stptunnel/pkg/bore"
@@ -120,8 +121,8 @@ func Dev(ctx context.Context, d *doc.Document, opts DevOptions, env Env) error {
 	case len(opts.Command) > 0:
 		end = s.runCommandAlone(ctx)
 	}
-	if s.cleanup() {
-		return &LeftPatchedError{Err: fmt.Errorf("functions were left patched: run `stptunnel env restore` to put them back (journal %s)", state.Journal.Path())}
+	if err := s.cleanup(); err != nil {
+		return &LeftPatchedError{Err: fmt.Errorf("%w\n  run `stptunnel env restore` to put them back (journal %s)", err, state.Journal.Path())}
 	}
 	return end
 }
@@ -260,9 +261,12 @@ func (s *dev) follow(ctx context.Context, ev tunnel.Event) {
 	s.env.report(Following{Resource: ev.Resource, Previous: ev.Previous, Public: ev.Public, Done: true})
 }
 
-// cleanup restores the variables, then closes the tunnels. The first signal during cleanup is ignored with a
-// note; the second abandons the restore. It reports whether functions were left patched.
-func (s *dev) cleanup() (leftPatched bool) {
+// cleanup restores the variables, then closes the tunnels. The first signal during the restore is ignored with a
+// note; the second abandons it. It reports whether functions were left patched, and why: one outcome, said once.
+func (s *dev) cleanup() (leftPatched error) {
+	if s.tunnels == nil && s.patcher == nil {
+		return nil // nothing was started: nothing to clean up, nothing to say
+	}
 	journal := s.state.Journal
 	if s.patcher != nil && !s.patcher.DryRun() && journal.Len() > 0 {
 		s.env.report(Restoring{})
@@ -276,7 +280,7 @@ func (s *dev) cleanup() (leftPatched bool) {
 			restores, err := s.patcher.Restore(ctx, journal.Entries())
 			done <- result{restores, err}
 		}()
-		interrupts := 0
+		noted, abandoned := false, false
 		var res result
 	wait:
 		for {
@@ -284,11 +288,12 @@ func (s *dev) cleanup() (leftPatched bool) {
 			case res = <-done:
 				break wait
 			case <-s.opts.Interrupts:
-				interrupts++
-				s.env.report(CleanupInterrupted{Abandoned: interrupts > 1})
-				if interrupts == 1 {
+				if !noted {
+					noted = true
+					s.env.report(CleanupInterrupted{})
 					continue
 				}
+				abandoned = true
 				cancel()
 				res = <-done
 				break wait
@@ -301,8 +306,16 @@ func (s *dev) cleanup() (leftPatched bool) {
 			for _, e := range journal.Entries() {
 				names = append(names, e.Function)
 			}
-			s.env.report(LeftPatched{Functions: names, Doc: s.doc})
-			leftPatched = true
+			why := res.err
+			switch {
+			case abandoned:
+				s.env.report(CleanupInterrupted{Abandoned: true})
+				why = errors.New("the restore was abandoned")
+			case why == nil:
+				why = errors.New("the journal still holds them")
+			}
+			s.env.report(LeftPatched{Functions: names, Err: why, Doc: s.doc})
+			leftPatched = fmt.Errorf("%s left patched: %w", strings.Join(names, ", "), why)
 		} else {
 			s.env.report(Restored{Restores: res.restores, Doc: s.doc})
 		}
@@ -312,7 +325,7 @@ func (s *dev) cleanup() (leftPatched bool) {
 		_ = s.tunnels.Close()
 		s.env.report(Stopped{})
 	}
-	if !leftPatched {
+	if leftPatched == nil {
 		s.env.report(CleanupComplete{})
 	}
 	return leftPatched

@@ -88,6 +88,7 @@ type Restored struct {
 // LeftPatched: functions stay patched (the journal keeps them); Doc is the session's document.
 type LeftPatched struct {
 	Functions []string
+	Err       error // why
 	Doc       *doc.Document
 }
 
