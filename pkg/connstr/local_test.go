@@ -101,7 +101,7 @@ func TestSnakeName(t *testing.T) {
 func TestParseLocalForms(t *testing.T) {
 	cases := []struct {
 		spec, typ, addr string
-		err            string
+		err             string
 	}{
 		{spec: "my:mysql=root:pw@tcp(localhost:3306)/app", typ: "mysql", addr: "localhost:3306"},
 		{spec: "my=root:p@ss:w@tcp(127.0.0.1:3307)/app?parseTime=true", typ: "mysql", addr: "127.0.0.1:3307"},
