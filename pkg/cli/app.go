@@ -10,6 +10,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -166,12 +167,44 @@ func (a *app) readDocument() (*doc.Document, error) {
 	if a.stdin == nil || isTerminal(a.stdin) {
 		return doc.New(), nil
 	}
-	d, err := doc.Read(a.stdin, "stdin")
-	if err != nil {
+	r := doc.NewReader(a.stdin, "stdin")
+	d, err := r.Next()
+	switch {
+	case errors.Is(err, io.EOF):
+		return doc.New(), nil
+	case err != nil:
+		return nil, asUsage(err)
+	}
+	if err := r.CheckEnd(); err != nil {
 		return nil, asUsage(err)
 	}
 	a.maskDocument(d) // under GitHub Actions: before anything this command prints
 	return d, nil
+}
+
+// readDocuments reads every document on stdin (env restore), or one empty document when stdin is a terminal or
+// empty.
+func (a *app) readDocuments() ([]*doc.Document, error) {
+	if a.stdin == nil || isTerminal(a.stdin) {
+		return []*doc.Document{doc.New()}, nil
+	}
+	r := doc.NewReader(a.stdin, "stdin")
+	var docs []*doc.Document
+	for {
+		d, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, asUsage(err)
+		}
+		a.maskDocument(d)
+		docs = append(docs, d)
+	}
+	if len(docs) == 0 {
+		docs = append(docs, doc.New())
+	}
+	return docs, nil
 }
 
 // finishDocument ends a step: it reports the fields the step added to GitHub Actions (outputs and job summary;

@@ -26,19 +26,25 @@ func (a *app) envRestoreCommand() *cli.Command {
 }
 
 func (a *app) envRestore(c *cli.Context) error {
-	d, err := a.readDocument()
+	docs, err := a.readDocuments()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := a.interruptible(c.Context)
 	defer cancel()
-	restoreErr := session.Restore(ctx, d, restoreOptions(c), a.sessionEnv(c))
-	var patched *session.LeftPatchedError
-	if restoreErr != nil && !errors.As(restoreErr, &patched) {
-		return restoreErr // nothing was restored: no document to print
+	var leftPatched []error
+	for _, d := range docs {
+		restoreErr := session.Restore(ctx, d, restoreOptions(c), a.sessionEnv(c))
+		var patched *session.LeftPatchedError
+		if restoreErr != nil && !errors.As(restoreErr, &patched) {
+			return restoreErr // nothing was restored from this document: nothing to print
+		}
+		if err := a.finishDocument(d, doc.FieldRestores); err != nil {
+			return err
+		}
+		if restoreErr != nil {
+			leftPatched = append(leftPatched, restoreErr)
+		}
 	}
-	if err := a.finishDocument(d, doc.FieldRestores); err != nil {
-		return err
-	}
-	return restoreErr
+	return errors.Join(leftPatched...)
 }

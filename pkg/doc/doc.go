@@ -36,6 +36,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/pretty"
@@ -76,40 +77,101 @@ func New() *Document {
 	return &Document{raw: []byte(`{"stptunnel":"v1"}`)}
 }
 
+// MaxSize is the largest document Read accepts: far above any real session (a few KB per function), and a bound
+// on the memory a malformed or hostile input can take.
+const MaxSize = 64 << 20
+
 // Read reads the first JSON value from r. Empty input (or only white space) yields New(). It does not read past
 // the end of the first value more than its buffer requires, and never waits for the end of input.
 func Read(r io.Reader, where string) (*Document, error) {
-	br := bufio.NewReader(r)
-	// Skip leading white space to tell empty input from a value without waiting for EOF after a value.
-	for {
-		b, err := br.ReadByte()
-		if errors.Is(err, io.EOF) {
-			return New(), nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", where, err)
-		}
-		if b == ' ' || b == '\t' || b == '\r' || b == '\n' {
-			continue
-		}
-		if err := br.UnreadByte(); err != nil {
-			return nil, err
-		}
-		break
+	d, err := NewReader(r, where).Next()
+	if errors.Is(err, io.EOF) {
+		return New(), nil
 	}
-	dec := json.NewDecoder(br)
+	return d, err
+}
+
+// Reader reads the documents of a stream one after another (`cat a.json b.json | stptunnel env restore`).
+type Reader struct {
+	where string
+	src   *limitedReader
+	br    *bufio.Reader
+	dec   *json.Decoder
+}
+
+// limitedReader counts what it read and stops at MaxSize, so a document over the limit is reported as such.
+type limitedReader struct {
+	r    io.Reader
+	n    int64
+	over bool
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n >= MaxSize {
+		l.over = true
+		return 0, io.EOF
+	}
+	if rest := MaxSize - l.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	return n, err
+}
+
+// NewReader reads documents from r; where names it in errors ("stdin").
+func NewReader(r io.Reader, where string) *Reader {
+	src := &limitedReader{r: r}
+	br := bufio.NewReader(src)
+	return &Reader{where: where, src: src, br: br, dec: json.NewDecoder(br)}
+}
+
+// Next returns the next document, or io.EOF when only white space is left. It returns as soon as the document's
+// value is complete, without waiting for the end of input. A document over MaxSize is bad input.
+func (r *Reader) Next() (*Document, error) {
+	if !r.dec.More() {
+		if r.src.over {
+			return nil, r.tooLarge()
+		}
+		return nil, io.EOF
+	}
+	start := r.dec.InputOffset()
 	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, &InputError{Where: where, Err: errors.New("truncated JSON: the input ended before the document did")}
-		}
+	if err := r.dec.Decode(&raw); err != nil {
 		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			return nil, &InputError{Where: where, Err: fmt.Errorf("not valid JSON at byte %d: %v", syn.Offset, err)}
+		switch {
+		case r.src.over:
+			return nil, r.tooLarge()
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+			return nil, &InputError{Where: r.where, Err: errors.New("truncated JSON: the input ended before the document did")}
+		case errors.As(err, &syn):
+			return nil, &InputError{Where: r.where, Err: fmt.Errorf("not valid JSON at byte %d: %v", start+syn.Offset, err)}
 		}
-		return nil, &InputError{Where: where, Err: err}
+		return nil, &InputError{Where: r.where, Err: err}
 	}
-	return Parse(raw, where)
+	return Parse(raw, r.where)
+}
+
+func (r *Reader) tooLarge() error {
+	return &InputError{Where: r.where, Err: fmt.Errorf("the input is over %d MiB: not a stptunnel document", MaxSize>>20)}
+}
+
+// CheckEnd refuses content after the document that is already there: a second document (only env restore takes
+// several) or trailing garbage. It never waits for more input: a producer that keeps its end of a pipe open
+// (`tunnel open | env patch`) is fine.
+func (r *Reader) CheckEnd() error {
+	rest, _ := io.ReadAll(io.LimitReader(r.dec.Buffered(), 64))
+	if more, _ := r.br.Peek(min(r.br.Buffered(), 64)); len(more) > 0 { // read from the input, not yet decoded
+		rest = append(rest, more...)
+	}
+	if trimmed := strings.TrimSpace(string(rest)); trimmed != "" {
+		what := "content"
+		if trimmed[0] == '{' {
+			what = "a second document (only `stptunnel env restore` takes several)"
+		}
+		return &InputError{Where: r.where, Err: fmt.Errorf("%s after the document", what)}
+	}
+	return nil
 }
 
 // ReadFile reads a document from a file.

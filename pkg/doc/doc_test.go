@@ -188,3 +188,83 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+func TestReaderSeveralDocumentsAndTheirEnd(t *testing.T) {
+	r := NewReader(strings.NewReader(`{"stptunnel":"v1","a":1}
+{"stptunnel":"v1","a":2}  `), "stdin")
+	var got []string
+	for {
+		d, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(d.Bytes()))
+	}
+	if len(got) != 2 || !strings.Contains(got[1], `"a":2`) {
+		t.Fatalf("documents = %q", got)
+	}
+
+	one := NewReader(strings.NewReader(`{"stptunnel":"v1"}`+"\n\t "), "stdin")
+	if _, err := one.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if err := one.CheckEnd(); err != nil {
+		t.Fatalf("white space after the document: %v", err)
+	}
+	two := NewReader(strings.NewReader(`{"stptunnel":"v1"} {"stptunnel":"v1"}`), "stdin")
+	two.Next()
+	var in *InputError
+	if err := two.CheckEnd(); !errors.As(err, &in) || !strings.Contains(err.Error(), "second document") {
+		t.Fatalf("CheckEnd = %v, want a second document refused", err)
+	}
+	junk := NewReader(strings.NewReader(`{"stptunnel":"v1"} trailing`), "stdin")
+	junk.Next()
+	if err := junk.CheckEnd(); !errors.As(err, &in) {
+		t.Fatalf("CheckEnd = %v, want trailing content refused", err)
+	}
+}
+
+func TestReaderDoesNotWaitForTheEndOfInput(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte(`{"stptunnel":"v1","tunnels":[]}`)) // and the writer keeps the pipe open
+	r := NewReader(pr, "stdin")
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Next()
+		if err == nil {
+			err = r.CheckEnd()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Next or CheckEnd waited for the end of input")
+	}
+}
+
+func TestReaderRefusesAnOversizedInput(t *testing.T) {
+	big := io.MultiReader(strings.NewReader(`{"stptunnel":"v1","x":"`), io.LimitReader(zeros{}, MaxSize+10))
+	_, err := Read(big, "stdin")
+	var in *InputError
+	if !errors.As(err, &in) || !strings.Contains(err.Error(), "over 64 MiB") {
+		t.Fatalf("Read = %v, want the size refused", err)
+	}
+}
+
+// zeros reads as an endless run of '0'.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = '0'
+	}
+	return len(p), nil
+}
