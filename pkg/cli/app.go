@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -37,19 +38,28 @@ func (b BuildInfo) resolved() BuildInfo {
 	if !ok {
 		return b
 	}
-	if b.Version == "" || b.Version == "dev" {
-		if v := info.Main.Version; v != "" && v != "(devel)" {
-			b.Version = v
-		} else {
-			b.Version = "dev"
-		}
-	}
+	modified := false
 	for _, s := range info.Settings {
 		switch {
 		case s.Key == "vcs.revision" && b.Commit == "":
 			b.Commit = s.Value
 		case s.Key == "vcs.time" && b.Date == "":
 			b.Date = s.Value
+		case s.Key == "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if b.Version == "" || b.Version == "dev" {
+		switch v := info.Main.Version; {
+		case v != "" && v != "(devel)": // go install …@vX.Y.Z, or a pseudo-version
+			b.Version = v
+		case b.Commit != "": // a source build: say which source
+			b.Version = "dev+" + b.Commit[:min(12, len(b.Commit))]
+			if modified {
+				b.Version += "-modified"
+			}
+		default:
+			b.Version = "dev"
 		}
 	}
 	return b
@@ -64,6 +74,8 @@ type app struct {
 	getenv func(string) string
 	ui     *ui
 	gh     *github
+	// waits shows what a long Lambda step still waits for.
+	waits *waitTracker
 	// out is --out FILE: the document goes there instead of stdout.
 	out string
 	// interrupts receives SIGINT, SIGTERM and SIGHUP: the one place signals reach the program. A command that
@@ -78,7 +90,12 @@ func Main(ctx context.Context, build BuildInfo, args []string, stdin io.Reader, 
 	signal.Notify(a.interrupts, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(a.interrupts)
 	a.gh = newGitHub(a.getenv, stderr)
-	a.ui = &ui{w: stderr, gh: a.gh, color: isTerminal(stderr) && a.getenv(envNoColor) == ""}
+	a.ui = &ui{w: stderr, gh: a.gh, live: isTerminal(stderr), color: isTerminal(stderr) && a.getenv(envNoColor) == ""}
+	a.waits = newWaitTracker(a.ui, a.ui.live)
+	if d, err := time.ParseDuration(a.getenv(envProgressEvery)); err == nil && d > 0 {
+		a.waits.every, a.waits.tick = d, d
+	}
+	defer a.waits.end()
 	err := a.cliApp().RunContext(ctx, args)
 	code := exitCode(err)
 	if err != nil && !silent(err) {

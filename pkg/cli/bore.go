@@ -24,9 +24,11 @@ func (a *app) boreCommand() *cli.Command {
 				Name:      "local",
 				Usage:     "expose LOCAL_PORT through a bore server",
 				ArgsUsage: "LOCAL_PORT",
+				Description: "Exposes LOCAL_PORT (or $" + envLocalPort + ") on a public port of the bore server --to and prints\n" +
+					"`listening at HOST:PORT`, as bore 0.5 does; it reconnects when the link drops.",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: flagLocalHost, Aliases: []string{"l"}, Value: "localhost", Usage: "the local host to expose"},
-					&cli.StringFlag{Name: flagTo, Aliases: []string{"t"}, EnvVars: []string{envBoreSrv}, Usage: "bore server, `HOST[:CONTROL_PORT]`"},
+					&cli.StringFlag{Name: flagTo, Aliases: []string{"t"}, EnvVars: []string{envBoreSrv}, Usage: "bore server, `HOST[:CONTROL_PORT]` (required)"},
 					&cli.IntFlag{Name: flagPort, Aliases: []string{"p"}, Usage: "public port to ask for (0: any)"},
 					&cli.StringFlag{Name: flagSecret, Aliases: []string{"s"}, EnvVars: []string{envBoreSec}, Usage: "secret for authentication"},
 				},

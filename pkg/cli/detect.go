@@ -13,7 +13,14 @@ func (a *app) detectCommand() *cli.Command {
 		Usage: "find the deployed functions that reference a local resource",
 		Description: "Reads the document on stdin (or starts an empty one), adds the resources given with --local, lists\n" +
 			"the functions in scope and writes the document with \"functions\" (their bindings) and \"skipped\".\n" +
-			"--function selects exactly the functions named; --stack and --prefix may be combined.",
+			"--function selects exactly the functions named; --stack and --prefix may be combined.\n\n" +
+			"A variable is bound to a resource, first way wins:\n" +
+			"  - by Stacktape's convention: STP_<NAME>_CONNECTION_STRING, _HOST, _PORT or _ENDPOINT, where NAME is the\n" +
+			"    resource's name in SNAKE_CASE (--local postgresDb=... binds STP_POSTGRES_DB_*, myDatabase MY_DATABASE);\n" +
+			"  - by --map ENV=RESOURCE (DATABASE_URL=postgresDb);\n" +
+			"  - by value: a variable whose value already names the resource's local address.\n" +
+			"A variable bound by name points at the tunnel during the session whatever it held (the cloud database);\n" +
+			"one bound by value is rewritten in place. Each binding says which (\"action\": replace | in-place).",
 		Flags:  withGlobals([]cli.Flag{localFlag()}, scopeFlags(), outFlag()),
 		Action: a.detectAction,
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/logging"
 	"github.com/urfave/cli/v2"
 
 	"github.com/stptunnel/stptunnel/pkg/bore"
@@ -50,14 +52,45 @@ func (a *app) awsConfig(ctx context.Context, c *cli.Context, region string) (aws
 	if p := globalString(c, flagProfile); p != "" {
 		opts = append(opts, config.WithSharedConfigProfile(p))
 	}
+	// The SDK's own log lines (retries, deprecations) go through our output, redacted, never raw on stderr.
+	opts = append(opts, config.WithLogger(logging.LoggerFunc(func(_ logging.Classification, format string, v ...any) {
+		a.ui.warn("AWS SDK: "+format, v...)
+	})))
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w\n  %s", err, awsHelp)
 	}
 	if cfg.Region == "" {
 		return aws.Config{}, usageError("no AWS region: pass --region, set AWS_REGION, or put \"region\" in the document")
 	}
+	// Credentials are looked for now, once (the SDK caches them), so that none found is said plainly here rather
+	// than as the tail of the first API call's error.
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		if ctx.Err() != nil {
+			return aws.Config{}, ctx.Err()
+		}
+		cause := lastCause(err)
+		if strings.Contains(cause, "IMDS") { // the chain's last resort, an instance role, is all it says
+			cause = "none in the environment, the shared config and credentials files, or an instance role"
+		}
+		return aws.Config{}, fmt.Errorf("no AWS credentials found (%s)\n  %s", cause, awsHelp)
+	}
 	return cfg, nil
+}
+
+// awsHelp says where the SDK's default chain looks, for a configuration that could not be loaded.
+const awsHelp = "set AWS_PROFILE to a profile of ~/.aws/config (run `aws sso login --profile NAME` first for an SSO " +
+	"profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; --region or AWS_REGION sets the region"
+
+// lastCause is the innermost of an error's messages: the SDK's chain errors nest "a: b: c, d".
+func lastCause(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
 }
 
 // stateDir returns the state directory given by --state-dir / STPTUNNEL_STATE_DIR.
@@ -129,6 +162,9 @@ func (a *app) tunnelOptions(c *cli.Context, locals []session.Local) (session.Tun
 	opts := session.TunnelOptions{Locals: locals, Server: strings.TrimSpace(c.String(flagTo)), Secret: c.String(flagSecret),
 		Engine: c.String(flagEngine)}
 	a.ui.addSecret(opts.Secret)
+	if _, _, err := bore.SplitServer(opts.Server); err != nil {
+		return session.TunnelOptions{}, usageError("--to %q: %v (want HOST or HOST:CONTROL_PORT)", opts.Server, err)
+	}
 	switch opts.Engine {
 	case tunnel.EngineNative:
 	case tunnel.EngineBore:

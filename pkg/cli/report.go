@@ -48,12 +48,16 @@ func (a *app) report(ev session.Event) {
 		a.reportTunnelEvent(e.Event)
 	case session.Updating:
 		if e.Wait {
-			u.info("Updating %s; each is reported once its update is live...", plural(e.Functions, "function"))
+			u.info("Updating %s; each is reported once its update is live...", plural(len(e.Functions), "function"))
+			a.waits.start("Updating Lambda env vars", e.Functions)
 		} else {
-			u.info("Updating %s (--no-wait: not waiting for the updates to go live)...", plural(e.Functions, "function"))
+			u.info("Updating %s (--no-wait: not waiting for the updates to go live)...", plural(len(e.Functions), "function"))
 		}
 	case session.PatchProgress:
 		a.reportPatch(e.Event)
+		if e.Kind != lambdaenv.EventRetry {
+			a.waits.done(e.Function)
+		}
 	case session.Ready:
 		if e.DryRun {
 			u.ok("Dry run: %s would use %s; nothing was written", plural(e.Patched, "function"), plural(e.Tunnels, "tunnel"))
@@ -71,12 +75,18 @@ func (a *app) report(ev session.Event) {
 		u.warn("An earlier session left %s patched: restoring it first", plural(e.Functions, "function"))
 	case session.Restoring:
 		u.info("Restoring Lambda env vars...")
+		a.waits.start("Restoring Lambda env vars", e.Functions)
 	case session.RestoreProgress:
 		a.reportRestore(e.Event)
+		if e.Kind != lambdaenv.EventRetry {
+			a.waits.done(e.Function)
+		}
 	case session.Restored:
+		a.waits.end()
 		a.summarizeOrWarn(e.Doc, doc.FieldRestores)
 		a.reportRestored(e.Restores)
 	case session.LeftPatched:
+		a.waits.end()
 		a.summarizeOrWarn(e.Doc, doc.FieldRestores) // the session's error says which and why, once
 	case session.CleanupInterrupted:
 		if e.Abandoned {
@@ -101,6 +111,7 @@ func (a *app) report(ev session.Event) {
 	case session.Waiting:
 		u.info("Press Ctrl+C to restore the functions and close the tunnels")
 	case session.Failed:
+		a.waits.end()
 		u.fail("%v", e.Err)
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stptunnel/stptunnel/internal/ptytest"
 	"github.com/stptunnel/stptunnel/pkg/awssim"
@@ -84,5 +86,43 @@ func TestDevKeepsTheDocumentOffTheScreen(t *testing.T) {
 	}
 	if env, _ := sim.Env("api"); !strings.Contains(env["STP_POSTGRES_DB_CONNECTION_STRING"], "rds.amazonaws.com") {
 		t.Fatalf("not restored: %v", env)
+	}
+}
+
+// TestLiveStatusLineWhileLambdaIsSlow: on a terminal a long wait for Lambda shows one live line below the messages,
+// with what is pending and the time elapsed, redrawn in place and gone once the step is done.
+func TestLiveStatusLineWhileLambdaIsSlow(t *testing.T) {
+	sim, err := awssim.New(awssim.Options{Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	sim.PutFunction(awssim.Function{Name: "api", Env: map[string]string{"STP_DB_HOST": "db.cluster-x.eu-west-1.rds.amazonaws.com", "STP_DB_PORT": "5432"}})
+	sim.SetFault("UpdateFunctionConfiguration", awssim.Fault{Latency: 1500 * time.Millisecond})
+	scr, terminal := newScreen(t)
+	document := `{"stptunnel": "v1", "region": "eu-west-1", "resources": [{"name": "db", "type": "tcp", "address": "localhost:5432"}],
+ "functions": [{"name": "api", "bindings": [{"env": "STP_DB_HOST", "resource": "db", "via": "convention"}]}],
+ "tunnels": [{"resource": "db", "local": "localhost:5432", "public": "127.0.0.1:40001", "server": "127.0.0.1", "engine": "native"}]}`
+	patch := stptunnelCmd(t, sim, document, "env", "patch", "--state-dir", t.TempDir())
+	patch.Env = append(patch.Env, "STPTUNNEL_PROGRESS_EVERY=200ms")
+	patch.Stderr = terminal
+	if out, err := patch.Output(); err != nil {
+		t.Fatalf("env patch: %v\n%s", err, out)
+	}
+	timeout := make(chan struct{})
+	time.AfterFunc(10*time.Second, func() { close(timeout) })
+	if !scr.buf.waitFor("✓ Updating Lambda env vars: api\n", timeout) {
+		t.Fatalf("the screen never showed the function updated:\n%q", scr.buf.String())
+	}
+	screen := scr.buf.String()
+	status := regexp.MustCompile(`… Updating Lambda env vars: 0 of 1 done, waiting for api \(\d+s\)\n`)
+	if len(status.FindAllString(screen, -1)) < 2 {
+		t.Fatalf("no live status line redrawn while Lambda was slow:\n%q", screen)
+	}
+	if !strings.Contains(screen, "\x1b[1A\r\x1b[J✓ Updating Lambda env vars: api\n") {
+		t.Fatalf("the status line was not replaced by the message:\n%q", screen)
+	}
+	if strings.HasSuffix(strings.TrimRight(screen, "\n"), ")") {
+		t.Fatalf("the status line was left on the screen:\n%q", screen)
 	}
 }

@@ -14,8 +14,11 @@ const closeGrace = 5 * time.Second
 
 func (a *app) tunnelCloseCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "close",
-		Usage:  "end the detached session and its tunnels",
+		Name:  "close",
+		Usage: "end the detached session and its tunnels",
+		Description: "Stops the background process `tunnel open --detach` left holding the tunnels (SIGTERM, then SIGKILL\n" +
+			"after 5 s) and removes its record from the state dir. Run `stptunnel env restore` first if functions still\n" +
+			"point at the tunnels.",
 		Flags:  withGlobals(),
 		Action: a.tunnelClose,
 	}

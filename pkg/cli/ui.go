@@ -25,6 +25,9 @@ type ui struct {
 	quiet   bool
 	gh      *github
 	secrets []string
+	// live: w is a terminal, where status lines (setStatus) stay below the messages and are redrawn in place.
+	live   bool
+	status []string
 }
 
 const (
@@ -64,10 +67,46 @@ func (u *ui) line(prefix, colour, format string, args ...any) {
 	msg := u.redact(fmt.Sprintf(format, args...))
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.clearStatus()
 	if u.color {
 		fmt.Fprintf(u.w, "%s%s%s %s\n", colour, prefix, ansiReset, msg)
 	} else {
 		fmt.Fprintf(u.w, "%s %s\n", prefix, msg)
+	}
+	u.drawStatus()
+}
+
+// setStatus replaces the status lines shown below the messages on a terminal (none clears them). Off a terminal
+// it does nothing: a log has no place for lines that change.
+func (u *ui) setStatus(lines ...string) {
+	if !u.live || u.quiet {
+		return
+	}
+	for i, l := range lines {
+		lines[i] = u.redact(l)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.clearStatus()
+	u.status = lines
+	u.drawStatus()
+}
+
+// clearStatus erases the status lines (the cursor is on the line below them); u.mu is held.
+func (u *ui) clearStatus() {
+	if n := len(u.status); n > 0 {
+		fmt.Fprintf(u.w, "\x1b[%dA\r\x1b[J", n)
+	}
+}
+
+// drawStatus writes the status lines below the messages; u.mu is held.
+func (u *ui) drawStatus() {
+	for _, l := range u.status {
+		if u.color {
+			fmt.Fprintf(u.w, "%s%s%s\n", ansiBlue, l, ansiReset)
+		} else {
+			fmt.Fprintf(u.w, "%s\n", l)
+		}
 	}
 }
 
@@ -100,5 +139,7 @@ func (u *ui) plain(format string, args ...any) {
 	msg := u.redact(fmt.Sprintf(format, args...))
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.clearStatus()
 	fmt.Fprintln(u.w, msg)
+	u.drawStatus()
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -120,7 +121,7 @@ func OpenJournal(dir string) (*Journal, error) {
 	}
 	var f journalFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("reading the journal %s: %w (it is JSON; repair or remove it once the functions are checked)", j.path, err)
+		return nil, fmt.Errorf("reading the journal %s: %s (the file is JSON: repair it, or remove it once the functions are checked)", j.path, describeJSON(err))
 	}
 	if f.Version != doc.Version {
 		return nil, fmt.Errorf("reading the journal %s: unknown version %q", j.path, f.Version)
@@ -342,4 +343,31 @@ func functionName(ref string) string {
 	}
 	name, _, _ := strings.Cut(ref, ":")
 	return name
+}
+
+// describeJSON says what is wrong with a JSON file in the file's own terms (a field path, the JSON kinds), not
+// in the Go types it is read into.
+func describeJSON(err error) string {
+	var typ *json.UnmarshalTypeError
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &typ):
+		want := "a " + typ.Type.Kind().String()
+		switch typ.Type.Kind() {
+		case reflect.Slice, reflect.Array:
+			want = "an array"
+		case reflect.Struct, reflect.Map:
+			want = "an object"
+		case reflect.String:
+			want = "a string"
+		case reflect.Bool:
+			want = "true or false"
+		case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Float64:
+			want = "a number"
+		}
+		return fmt.Sprintf("%s: expected %s, got %s", typ.Field, want, typ.Value)
+	case errors.As(err, &syn):
+		return fmt.Sprintf("not valid JSON at byte %d", syn.Offset)
+	}
+	return err.Error()
 }

@@ -134,6 +134,7 @@ func (s *dev) recoverCrashed(ctx context.Context) error {
 		return nil
 	}
 	s.env.report(Recovering{Functions: len(entries)})
+	s.env.report(Restoring{Functions: entryNames(entries)})
 	p, err := newRestorer(ctx, entries[0].Region, s.state.Journal, s.env)
 	if err != nil {
 		return err
@@ -269,7 +270,7 @@ func (s *dev) cleanup() (leftPatched error) {
 	}
 	journal := s.state.Journal
 	if s.patcher != nil && !s.patcher.DryRun() && journal.Len() > 0 {
-		s.env.report(Restoring{})
+		s.env.report(Restoring{Functions: entryNames(journal.Entries())})
 		ctx, cancel := context.WithCancel(context.Background())
 		type result struct {
 			restores []doc.Restore
@@ -302,10 +303,7 @@ func (s *dev) cleanup() (leftPatched error) {
 		cancel()
 		_ = recordRestores(s.doc, nil, res.restores)
 		if res.err != nil || journal.Len() > 0 {
-			var names []string
-			for _, e := range journal.Entries() {
-				names = append(names, e.Function)
-			}
+			names := entryNames(journal.Entries())
 			why := res.err
 			switch {
 			case abandoned:

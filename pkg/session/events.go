@@ -48,9 +48,9 @@ type TunnelsHeld struct{ PID int }
 // TunnelChanged: an open tunnel went down, came back, moved to another address or gave up.
 type TunnelChanged struct{ tunnel.Event }
 
-// Updating: Patch is about to update N functions (Wait: each is reported once live).
+// Updating: Patch is about to update these functions (Wait: each is reported once live).
 type Updating struct {
-	Functions int
+	Functions []string
 	Wait      bool
 }
 
@@ -73,8 +73,8 @@ type Following struct {
 // Recovering: an earlier session left functions patched in the journal; they are restored first.
 type Recovering struct{ Functions int }
 
-// Restoring: the restore starts.
-type Restoring struct{}
+// Restoring: the restore of these functions starts.
+type Restoring struct{ Functions []string }
 
 // RestoreProgress: one function's step in a restore.
 type RestoreProgress struct{ lambdaenv.Event }

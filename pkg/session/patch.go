@@ -150,7 +150,11 @@ func (p *Patcher) Patch(ctx context.Context, d *doc.Document, resource string) e
 		})
 	}
 	if len(plans) > 0 && !p.p.DryRun {
-		p.env.report(Updating{Functions: len(plans), Wait: p.p.Wait})
+		names := make([]string, len(plans))
+		for i, pl := range plans {
+			names[i] = pl.Function
+		}
+		p.env.report(Updating{Functions: names, Wait: p.p.Wait})
 	}
 	res, err := p.p.Patch(ctx, plans)
 	if merr := mergePatches(d, res.Patches); merr != nil {

@@ -44,7 +44,7 @@ func Restore(ctx context.Context, d *doc.Document, opts RestoreOptions, env Env)
 	if err != nil {
 		return err
 	}
-	env.report(Restoring{})
+	env.report(Restoring{Functions: entryNames(entries)})
 	restores, restoreErr := p.Restore(ctx, entries, lambdaenv.RestoreOptions{Force: opts.Force, Functions: opts.Functions})
 	if err := recordRestores(d, patches, restores); err != nil {
 		return err
@@ -109,4 +109,13 @@ func recordRestores(d *doc.Document, patches []doc.Patch, restores []doc.Restore
 		}
 	}
 	return nil
+}
+
+// entryNames lists the functions of journal entries, for progress.
+func entryNames(entries []lambdaenv.Entry) []string {
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Function
+	}
+	return names
 }
