@@ -149,12 +149,17 @@ func cmdBoreStandIn(ts *testscript.TestScript, neg bool, args []string) {
 	linkSelf(ts, boreStandInName, "BORE_STANDIN")
 }
 
-// cmdTCPEcho starts a TCP echo service on 127.0.0.1 and exports NAME_ADDR and NAME_PORT: `tcpecho NAME`.
+// cmdTCPEcho starts a TCP echo service on 127.0.0.1 (on PORT when given, else a random one) and exports NAME_ADDR
+// and NAME_PORT: `tcpecho NAME [PORT]`.
 func cmdTCPEcho(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 1 {
-		ts.Fatalf("usage: tcpecho NAME")
+	if len(args) != 1 && len(args) != 2 {
+		ts.Fatalf("usage: tcpecho NAME [PORT]")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port := "0"
+	if len(args) == 2 {
+		port = args[1]
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
 	ts.Check(err)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -232,14 +237,25 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	waitContent(ts, args[0], "a complete line", func(b []byte) bool { return bytes.HasSuffix(b, []byte("\n")) })
 }
 
-// cmdWaitLine waits until a line of FILE matches REGEXP: `waitline FILE REGEXP`.
+// cmdWaitLine waits until a line of FILE matches REGEXP, and exports the first group of the match as NAME when
+// given: `waitline FILE REGEXP [NAME]`.
 func cmdWaitLine(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 2 {
-		ts.Fatalf("usage: waitline FILE REGEXP")
+	if len(args) != 2 && len(args) != 3 {
+		ts.Fatalf("usage: waitline FILE REGEXP [NAME]")
 	}
 	re, err := regexp.Compile("(?m)" + args[1])
 	ts.Check(err)
-	waitContent(ts, args[0], "a line matching "+args[1], re.Match)
+	var match [][]byte
+	waitContent(ts, args[0], "a line matching "+args[1], func(b []byte) bool {
+		match = re.FindSubmatch(b)
+		return match != nil
+	})
+	if len(args) == 3 {
+		if len(match) < 2 {
+			ts.Fatalf("waitline: %s has no group to export as %s", args[1], args[2])
+		}
+		ts.Setenv(args[2], string(match[1]))
+	}
 }
 
 // waitContent polls FILE (written by a background process) until ok accepts its content.

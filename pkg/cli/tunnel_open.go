@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -58,7 +57,7 @@ func (a *app) tunnelOpen(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := session.DetachTunnels(ctx, d, specs, holder, env); err != nil {
+		if _, err := session.DetachTunnels(ctx, d, specs, opts, holder, env); err != nil {
 			return err
 		}
 		return a.finishDocument(d, doc.FieldTunnels)
@@ -80,6 +79,10 @@ func (a *app) tunnelOpen(c *cli.Context) error {
 			return nil
 		case ev := <-s.Events():
 			a.reportTunnelEvent(ev)
+			if ev.Kind == tunnel.Lost {
+				s.Close()
+				return exitWith(ExitFailed)
+			}
 		}
 	}
 }
@@ -120,9 +123,7 @@ func (a *app) tunnelHold(c *cli.Context) error {
 	ctx, cancel := a.interruptible(c.Context)
 	defer cancel()
 	a.ui.info("Holding the tunnels of a detached session (process %d)", os.Getpid())
-	opts := tunnel.Options{RetryDelay: a.retryDelay(), OnRetry: func(resource string, err error, delay time.Duration) {
-		a.report(session.TunnelRetry{Resource: resource, Cause: tunnel.Cause(err), Err: err, Delay: delay.String()})
-	}}
+	opts := tunnel.Options{RetryDelay: a.retryDelay()}
 	if err := tunnel.Hold(ctx, a.stdin, ready, stateDir(c), opts, a.reportTunnelEvent); err != nil {
 		return err
 	}

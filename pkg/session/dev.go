@@ -167,8 +167,10 @@ func (s *dev) start(ctx context.Context) (ready bool, err error) {
 	}
 	specs = boundSpecs(specs, functions)
 	if len(specs) > 0 {
-		if host, _, err := bore.SplitServer(specs[0].Server); err == nil && host == tunnel.DefaultServer {
-			env.report(PublicServer{Server: host, Resources: resourceNames(specs)})
+		for _, server := range specs[0].Servers {
+			if host, _, err := bore.SplitServer(server.Addr); err == nil && host == tunnel.DefaultServer {
+				env.report(PublicServer{Server: host, Resources: resourceNames(specs)})
+			}
 		}
 	}
 	if s.tunnels, err = OpenTunnels(ctx, d, specs, s.opts.Tunnel, env); err != nil {
@@ -238,27 +240,38 @@ func (s *dev) run(ctx context.Context) error {
 			_ = cmd.Process.Signal(sig)
 			return exitCode(<-done)
 		case ev := <-s.tunnels.Events():
-			s.follow(ctx, ev)
+			if err := s.follow(ctx, ev); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-// follow reacts to a tunnel's change: a tunnel back on another address is followed by its functions.
-func (s *dev) follow(ctx context.Context, ev tunnel.Event) {
-	if ev.Kind != tunnel.Moved {
+// follow reacts to a tunnel's change: a tunnel back on another address, or on another server, is followed by
+// exactly the functions bound to its resource; a lost tunnel ends the session (the error, reported already).
+func (s *dev) follow(ctx context.Context, ev tunnel.Event) error {
+	switch ev.Kind {
+	case tunnel.Moved:
+	case tunnel.Lost:
 		s.env.report(TunnelChanged{ev})
-		return
+		return &Reported{Err: fmt.Errorf("tunnel %s is lost: %w", ev.Resource, ev.Err)}
+	default:
+		s.env.report(TunnelChanged{ev})
+		return nil
 	}
-	s.env.report(Following{Resource: ev.Resource, Previous: ev.Previous, Public: ev.Public})
+	following := Following{Resource: ev.Resource, Previous: ev.Previous, Public: ev.Public, Server: ev.Server, PreviousServer: ev.PreviousServer}
+	s.env.report(following)
 	if err := s.doc.Set(doc.FieldTunnels, s.tunnels.Tunnels()); err != nil {
 		s.env.report(Failed{Err: err})
-		return
+		return nil
 	}
 	if err := s.patcher.Patch(ctx, s.doc, ev.Resource); err != nil {
 		s.env.report(Failed{Err: fmt.Errorf("re-patching after %s moved: %w", ev.Resource, err)})
-		return
+		return nil
 	}
-	s.env.report(Following{Resource: ev.Resource, Previous: ev.Previous, Public: ev.Public, Done: true})
+	following.Done = true
+	s.env.report(following)
+	return nil
 }
 
 // cleanup restores the variables, then closes the tunnels. The first signal during the restore is ignored with a

@@ -99,7 +99,7 @@ func newFixture(t *testing.T) *fixture {
 		StateDir: t.TempDir(), Report: f.events.report}
 	f.opts = DevOptions{
 		Detect: DetectOptions{Locals: locals, VPC: detect.VPCCheck, Public: connstr.HostPort{Host: "127.0.0.1", Port: 65535}},
-		Tunnel: TunnelOptions{Locals: locals, Server: server.Addr().String(), Engine: tunnel.EngineNative},
+		Tunnel: TunnelOptions{Locals: locals, Servers: []tunnel.Server{{Addr: server.Addr().String()}}, Engine: tunnel.EngineNative},
 		Patch:  PatchOptions{Concurrency: 4},
 	}
 	return f
@@ -240,7 +240,7 @@ func TestStepsPipeline(t *testing.T) {
 	if err := Detect(ctx, d, f.opts.Detect, f.env); err != nil {
 		t.Fatal(err)
 	}
-	specs, err := TunnelSpecs(d, TunnelOptions{Server: f.opts.Tunnel.Server})
+	specs, err := TunnelSpecs(d, TunnelOptions{Servers: f.opts.Tunnel.Servers})
 	if err != nil {
 		t.Fatal(err)
 	}
