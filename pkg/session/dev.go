@@ -29,6 +29,7 @@ type DevOptions struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	// During, when set, runs in place of Command (demo's "cloud side"); an error ends the session with exit 1.
+	// Its context is cancelled when the session ends without it (a lost tunnel).
 	During func(ctx context.Context, d *doc.Document) error
 	// Output prints the document once the session is ready, when neither Command nor During is given; the
 	// session then holds until a signal.
@@ -194,15 +195,18 @@ func (s *dev) start(ctx context.Context) (ready bool, err error) {
 }
 
 // run holds the ready session: it runs During or Command, or waits for a signal, following the tunnels
-// meanwhile. It returns how the session should end.
+// meanwhile. A lost tunnel ends the session: During's context is cancelled and Command gets SIGTERM. It returns
+// how the session should end.
 func (s *dev) run(ctx context.Context) error {
 	var done chan int
 	var cmd *exec.Cmd
+	duringCtx, stopDuring := context.WithCancel(ctx)
+	defer stopDuring()
 	switch {
 	case s.opts.During != nil:
 		done = make(chan int, 1)
 		go func() {
-			if err := s.opts.During(ctx, s.doc); err != nil {
+			if err := s.opts.During(duringCtx, s.doc); err != nil && duringCtx.Err() == nil {
 				s.env.report(Failed{Err: err})
 				done <- 1
 				return
@@ -241,6 +245,14 @@ func (s *dev) run(ctx context.Context) error {
 			return exitCode(<-done)
 		case ev := <-s.tunnels.Events():
 			if err := s.follow(ctx, ev); err != nil {
+				// The session cannot go on: end what runs in it, then clean up.
+				stopDuring()
+				if cmd != nil && cmd.Process.Signal(syscall.SIGTERM) != nil {
+					_ = cmd.Process.Kill()
+				}
+				if done != nil {
+					<-done
+				}
 				return err
 			}
 		}
