@@ -22,9 +22,11 @@ func (a *app) tunnelOpenCommand() *cli.Command {
 		Name:  "open",
 		Usage: "open one tunnel per resource, print the document, hold the tunnels until SIGINT/SIGTERM",
 		Description: "Opens one bore tunnel per resource of the document on stdin and of --local, after checking that each\n" +
-			"local service accepts connections (start failures are retried twice, 2 s apart). Prints the document with\n" +
-			"\"tunnels\" once all are up, then holds them, reconnecting any that drop, until SIGINT/SIGTERM; --detach\n" +
-			"leaves them to a background process instead (`tunnel status`, `tunnel close`).",
+			"local service accepts connections (start failures are retried twice, 2 s apart, then the next --to server is\n" +
+			"tried). Prints the document with \"tunnels\" once all are up, then holds them until SIGINT/SIGTERM,\n" +
+			"reconnecting any that drop: a tunnel whose server stays unreachable past --reconnect-window moves to the next\n" +
+			"server; one that no server takes back ends the command (exit 1). --detach leaves them to a background process\n" +
+			"instead (`tunnel status`, `tunnel close`).",
 		Flags: withGlobals([]cli.Flag{localFlag()}, tunnelFlags(), outFlag(), []cli.Flag{
 			&cli.BoolFlag{Name: flagDetach, Category: catTunnel, Usage: "leave the tunnels to a background process and return"},
 		}),
