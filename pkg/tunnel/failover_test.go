@@ -15,7 +15,7 @@ import (
 	"github.com/stptunnel/stptunnel/pkg/bore"
 )
 
-// Failover between servers (DESIGN.md §4): a tunnel tries its servers in order at start, moves to the next when
+// Failover between servers (docs/CONTRACT.md §3): a tunnel tries its servers in order at start, moves to the next when
 // its server stays unreachable past the reconnect window or refuses the secret, and never goes back while the
 // one it is on works.
 
