@@ -26,9 +26,6 @@ type ClientConfig struct {
 	// UseSecret authenticates even with an empty Secret, like bore's `--secret ""`.
 	UseSecret bool
 
-	// Reconnect makes the client reconnect with backoff when the control connection is lost, asking for the
-	// same public port first. Without it, a lost link ends the client (Wait returns ErrLinkLost).
-	Reconnect bool
 	// HeartbeatTimeout is how long the client waits for any frame from the server before it declares the link
 	// dead (the server sends a heartbeat every 500 ms). Default 5 s.
 	HeartbeatTimeout time.Duration
