@@ -35,6 +35,18 @@ function names(value) {
   return lines(value).flatMap((l) => l.split(/[\s,]+/)).filter((n) => n !== '');
 }
 
+// servers splits the `server` input: the bore servers in order of preference, one per line or separated by
+// commas. Each is HOST[:CONTROL_PORT], optionally followed by #VARIABLE, the environment variable of the step that
+// holds that server's secret.
+function servers(value) {
+  return lines(value).flatMap((l) => l.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+}
+
+// secretVariables returns the variables the `server` entries name after # (their servers' secrets).
+function secretVariables(inputs) {
+  return (inputs.server || []).map((s) => s.split('#')[1]).filter((v) => v !== undefined).map((v) => v.trim());
+}
+
 // readInputs returns every input of action.yml, parsed.
 function readInputs(env) {
   const get = (name) => getInput(env, name);
@@ -44,7 +56,7 @@ function readInputs(env) {
     prefix: get('prefix'),
     stack: get('stack'),
     map: lines(get('map')),
-    server: get('server'),
+    server: servers(get('server')),
     secret: get('secret'),
     region: get('region'),
     vpc: get('vpc'),
@@ -76,9 +88,10 @@ function detectArgs(inputs) {
 
 // tunnelOpenArgs: the secret is not here but in the child's environment (BORE_SECRET), so it never shows in a
 // process listing.
+// Each server is its own --to, in order; a server's own secret stays in the variable its #VARIABLE names.
 function tunnelOpenArgs(inputs) {
   const args = ['tunnel', 'open', '--detach', ...globalArgs(inputs)];
-  if (inputs.server) args.push(flag('to', inputs.server));
+  for (const s of inputs.server || []) args.push(flag('to', s));
   return args;
 }
 
@@ -102,15 +115,17 @@ function childEnv(env, inputs, stateDir) {
   return out;
 }
 
-// secretsToMask returns what must be masked before anything prints: the bore secret and the password of every
+// secretsToMask returns what must be masked before anything prints: the bore secret, the secrets of the servers
+// (the values in env of the variables the `server` entries name after #), and the password of every
 // `local` connection string, as written and percent-decoded. The CLI masks what it derives itself; these are masked
 // first because they are in the inputs, which the runner may echo.
-function secretsToMask(inputs) {
+function secretsToMask(inputs, env = {}) {
   const out = [];
   const add = (v) => {
     if (v && v.length >= 3 && !out.includes(v)) out.push(v); // as the CLI: shorter values would mangle every line
   };
   add(inputs.secret);
+  for (const v of secretVariables(inputs)) add(env[v]);
   for (const l of inputs.local) {
     const eq = l.indexOf('=');
     for (const pw of passwords(eq < 0 ? l : l.slice(eq + 1))) {

@@ -57,6 +57,29 @@ test('argv carries every input as --flag=value and never the secret', () => {
   assert.deepEqual(lib.detectArgs(lib.readInputs({})), ['detect']);
 });
 
+test('server lists the bore servers in order, one --to each, and their secrets stay in the environment', () => {
+  const inputs = lib.readInputs({
+    INPUT_SERVER: 'eu.example.com#BORE_SECRET_EU, us.example.com:7000#BORE_SECRET_US\nbore.pub\n',
+    INPUT_LOCAL: 'db=localhost:5432',
+  });
+  assert.deepEqual(inputs.server, ['eu.example.com#BORE_SECRET_EU', 'us.example.com:7000#BORE_SECRET_US', 'bore.pub']);
+  assert.deepEqual(lib.tunnelOpenArgs(inputs), [
+    'tunnel',
+    'open',
+    '--detach',
+    '--to=eu.example.com#BORE_SECRET_EU',
+    '--to=us.example.com:7000#BORE_SECRET_US',
+    '--to=bore.pub',
+  ]);
+  const env = { BORE_SECRET_EU: 'eu-s3cret', BORE_SECRET_US: 'us-s3cret', OTHER: 'not-a-secret' };
+  assert.deepEqual(lib.secretsToMask(inputs, env), ['eu-s3cret', 'us-s3cret']);
+  assert.deepEqual(lib.secretsToMask(inputs), [], 'variables the step does not set mask nothing');
+  const child = lib.childEnv(env, inputs, '/tmp/s');
+  assert.equal(child.BORE_SECRET_EU, 'eu-s3cret', 'the CLI reads each server secret from the environment');
+  assert.ok(!lib.tunnelOpenArgs(inputs).some((a) => a.includes('s3cret')));
+  assert.deepEqual(lib.tunnelOpenArgs(lib.readInputs({})), ['tunnel', 'open', '--detach']);
+});
+
 test('the child environment carries the state dir and the secret', () => {
   const env = { PATH: '/bin', BORE_SECRET: 'from-the-job' };
   assert.deepEqual(lib.childEnv(env, { secret: 'input-secret' }, '/tmp/s'), { PATH: '/bin', BORE_SECRET: 'input-secret', STPTUNNEL_STATE_DIR: '/tmp/s' });

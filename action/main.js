@@ -16,7 +16,7 @@ async function main() {
   const env = process.env;
   const inputs = lib.readInputs(env);
   // Before anything prints: the runner may echo inputs, and the CLI may print a URL before it masks it.
-  for (const secret of lib.secretsToMask(inputs)) runner.issue('add-mask', secret);
+  for (const secret of lib.secretsToMask(inputs, env)) runner.issue('add-mask', secret);
   runner.forwardSignals();
 
   const temp = env.RUNNER_TEMP || os.tmpdir();

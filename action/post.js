@@ -16,7 +16,7 @@ async function post() {
     return 0;
   }
   const inputs = lib.readInputs(env);
-  for (const secret of lib.secretsToMask(inputs)) runner.issue('add-mask', secret);
+  for (const secret of lib.secretsToMask(inputs, env)) runner.issue('add-mask', secret);
   runner.forwardSignals();
   const childEnv = lib.childEnv(env, inputs, stateDir);
   let code = 0;

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/sethvargo/go-retry"
 )
 
 // ClientConfig configures a Client. Zero durations take their defaults.
@@ -28,56 +26,19 @@ type ClientConfig struct {
 	// UseSecret authenticates even with an empty Secret, like bore's `--secret ""`.
 	UseSecret bool
 
-	// Reconnect makes the client reconnect with backoff when the control connection is lost, asking for the
-	// same public port first. Without it, a lost link ends the client (Wait returns ErrLinkLost).
-	Reconnect bool
 	// HeartbeatTimeout is how long the client waits for any frame from the server before it declares the link
 	// dead (the server sends a heartbeat every 500 ms). Default 5 s.
 	HeartbeatTimeout time.Duration
 	// HandshakeTimeout bounds each connection attempt and each handshake message. Default 3 s, as bore.
 	HandshakeTimeout time.Duration
-	// ReconnectDelay and ReconnectMaxDelay shape the exponential backoff between reconnection attempts.
-	// Defaults 250 ms and 10 s.
-	ReconnectDelay, ReconnectMaxDelay time.Duration
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
 }
 
-// EventKind says what happened to a client's tunnel.
-type EventKind int
-
-const (
-	// EventUp: the tunnel is up for the first time, at Addr.
-	EventUp EventKind = iota + 1
-	// EventDown: the control connection was lost (Err says why); the client is reconnecting if configured to.
-	EventDown
-	// EventReconnected: the tunnel is up again, at Addr, which differs from the previous one if the server
-	// could not give the same port back.
-	EventReconnected
-)
-
-func (k EventKind) String() string {
-	switch k {
-	case EventUp:
-		return "up"
-	case EventDown:
-		return "down"
-	case EventReconnected:
-		return "reconnected"
-	}
-	return "EventKind(" + strconv.Itoa(int(k)) + ")"
-}
-
-// Event is a change of a client's tunnel state.
-type Event struct {
-	Kind EventKind
-	Addr string // public address, for EventUp and EventReconnected
-	Err  error  // cause, for EventDown
-}
-
-const eventBuffer = 32
-
-// Client exposes one local TCP port through a bore server.
+// Client exposes one local TCP port through a bore server over one control connection: it runs from Start
+// until the link is lost (the server went away, or sent nothing for HeartbeatTimeout), Close is called or the
+// context given to Start ends, and Wait then says why. It does not reconnect: whoever runs it decides whether to
+// start another (pkg/tunnel does, with backoff and failover between servers).
 type Client struct {
 	cfg         ClientConfig
 	serverHost  string
@@ -85,7 +46,6 @@ type Client struct {
 	localAddr   string
 	auth        *authenticator
 	log         *slog.Logger
-	events      chan Event
 
 	mu         sync.Mutex
 	started    bool
@@ -114,8 +74,6 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	setDefault(&cfg.HeartbeatTimeout, 5*time.Second)
 	setDefault(&cfg.HandshakeTimeout, DefaultHandshakeTimeout)
-	setDefault(&cfg.ReconnectDelay, 250*time.Millisecond)
-	setDefault(&cfg.ReconnectMaxDelay, 10*time.Second)
 	host, port, err := SplitServer(cfg.Server)
 	if err != nil {
 		return nil, fmt.Errorf("bore client: %w", err)
@@ -126,7 +84,6 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		controlAddr: net.JoinHostPort(host, strconv.Itoa(port)),
 		localAddr:   net.JoinHostPort(cfg.LocalHost, strconv.Itoa(cfg.LocalPort)),
 		log:         orDiscard(cfg.Logger),
-		events:      make(chan Event, eventBuffer),
 		done:        make(chan struct{}),
 	}
 	if cfg.Secret != "" || cfg.UseSecret {
@@ -164,7 +121,7 @@ func orDiscard(l *slog.Logger) *slog.Logger {
 
 // Start connects to the server and returns once it assigned a public port, or with the first error (the
 // server is unreachable, authentication failed, the server sent an Error). The client then runs until ctx is
-// cancelled, Close is called, or (without Reconnect) the link is lost.
+// cancelled, Close is called, or the link is lost.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	if c.started {
@@ -183,7 +140,6 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	addr := c.setPort(port)
 	c.log.Info("listening at "+addr, "public", addr, "local", c.localAddr)
-	c.emit(Event{Kind: EventUp, Addr: addr})
 	go func() {
 		err := c.run(ctx, conn, r)
 		c.cancel()
@@ -195,7 +151,6 @@ func (c *Client) Start(ctx context.Context) error {
 
 func (c *Client) finish(err error) {
 	c.err = err
-	close(c.events)
 	close(c.done)
 }
 
@@ -221,26 +176,8 @@ func (c *Client) setPort(port uint16) string {
 	return c.publicAddr
 }
 
-// Events returns the tunnel's state changes. The channel is buffered; when the consumer falls behind, the
-// oldest events are dropped, never the client's progress. It is closed once the client has ended.
-func (c *Client) Events() <-chan Event { return c.events }
-
-func (c *Client) emit(e Event) {
-	for {
-		select {
-		case c.events <- e:
-			return
-		default:
-		}
-		select { // full: drop the oldest so the latest state is always there
-		case <-c.events:
-		default:
-		}
-	}
-}
-
 // Wait blocks until the client has ended and returns why: nil after Close or cancellation, the Start error,
-// or the error that ended it (ErrLinkLost without Reconnect, an authentication error on reconnection).
+// or ErrLinkLost (wrapping the cause) when the link was lost.
 func (c *Client) Wait() error {
 	c.mu.Lock()
 	started := c.started
@@ -269,60 +206,15 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// run serves control connections until ctx ends or the link is lost for good.
+// run serves the control connection until ctx ends (nil) or the link is lost (ErrLinkLost).
 func (c *Client) run(ctx context.Context, conn *net.TCPConn, r *frameReader) error {
-	for {
-		err := c.serveControl(ctx, conn, r)
-		if ctx.Err() != nil {
-			return nil
-		}
-		err = fmt.Errorf("%w: %w", ErrLinkLost, err)
-		c.log.Warn("tunnel down", "public", c.PublicAddr(), "err", err)
-		c.emit(Event{Kind: EventDown, Err: err})
-		if !c.cfg.Reconnect {
-			return err
-		}
-		conn, r, err = c.reconnect(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
+	err := c.serveControl(ctx, conn, r)
+	if ctx.Err() != nil {
+		return nil
 	}
-}
-
-// reconnect re-establishes the tunnel with backoff, asking for the current port first and for any port when
-// that one is taken. Authentication failures are final.
-func (c *Client) reconnect(ctx context.Context) (*net.TCPConn, *frameReader, error) {
-	previous := c.PublicAddr()
-	want := uint16(c.RemotePort())
-	backoff := retry.WithCappedDuration(c.cfg.ReconnectMaxDelay,
-		retry.WithJitterPercent(20, retry.NewExponential(c.cfg.ReconnectDelay)))
-	type link struct {
-		conn *net.TCPConn
-		r    *frameReader
-	}
-	l, err := retry.DoValue(ctx, backoff, func(ctx context.Context) (link, error) {
-		conn, r, port, err := c.connect(ctx, want)
-		if errors.Is(err, ErrPortUnavailable) && want != 0 {
-			c.log.Info("previous public port unavailable, asking for any port", "port", want, "err", err)
-			conn, r, port, err = c.connect(ctx, 0)
-		}
-		switch {
-		case err == nil:
-			addr := c.setPort(port)
-			c.log.Info("tunnel reconnected, listening at "+addr, "public", addr, "previous", previous)
-			c.emit(Event{Kind: EventReconnected, Addr: addr})
-			return link{conn, r}, nil
-		case errors.Is(err, ErrAuth) || ctx.Err() != nil:
-			return link{}, err
-		default:
-			c.log.Warn("reconnecting", "server", c.controlAddr, "err", err)
-			return link{}, retry.RetryableError(err)
-		}
-	})
-	return l.conn, l.r, err
+	err = fmt.Errorf("%w: %w", ErrLinkLost, err)
+	c.log.Warn("tunnel down", "public", c.PublicAddr(), "err", err)
+	return err
 }
 
 // connect dials the control port, authenticates, and asks for port.

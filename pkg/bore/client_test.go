@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -104,30 +105,40 @@ func TestClientWireAndBufferedBytes(t *testing.T) {
 	}
 }
 
-// The watchdog declares the link dead when the server goes silent; without Reconnect the client ends.
+// The watchdog declares the link dead when the server goes silent: the client ends, and Wait says why.
 func TestClientWatchdog(t *testing.T) {
 	addr := fakeServer(t, func(n int, conn *net.TCPConn, r *frameReader) {
 		r.readFrame()
 		mustWrite(t, conn, message{kind: kindHello, port: 1234})
 		io.Copy(io.Discard, conn) // then silence
 	})
-	c := startClient(t, ClientConfig{Server: addr, LocalPort: 1, HeartbeatTimeout: 100 * time.Millisecond, Logger: testLogger(t)})
 	start := time.Now()
-	if e := nextEvent(t, c); e.Kind != EventUp {
-		t.Fatalf("event %v, want up", e)
-	}
-	e := nextEvent(t, c)
-	if e.Kind != EventDown || !errors.Is(e.Err, ErrLinkLost) {
-		t.Fatalf("event %+v, want down with ErrLinkLost", e)
+	c := startClient(t, ClientConfig{Server: addr, LocalPort: 1, HeartbeatTimeout: 100 * time.Millisecond, Logger: testLogger(t)})
+	err := c.Wait()
+	if !errors.Is(err, ErrLinkLost) || !strings.Contains(err.Error(), "no frame from the server") {
+		t.Fatalf("Wait = %v, want ErrLinkLost from the watchdog", err)
 	}
 	if d := time.Since(start); d < 100*time.Millisecond {
 		t.Errorf("link declared dead after %v, before the heartbeat timeout", d)
 	}
-	if err := c.Wait(); !errors.Is(err, ErrLinkLost) {
-		t.Errorf("Wait = %v, want ErrLinkLost", err)
-	}
-	if _, open := <-c.Events(); open {
-		t.Error("events channel open after the client ended")
+}
+
+// A server that goes away ends the client at once (EOF, not the watchdog), and Wait says the link was lost.
+func TestClientEndsWhenTheServerGoes(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	cfg := clientConfig(t, s, 1, "")
+	cfg.HeartbeatTimeout = time.Minute
+	c := startClient(t, cfg)
+	s.Close()
+	ended := make(chan error, 1)
+	go func() { ended <- c.Wait() }()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, ErrLinkLost) {
+			t.Fatalf("Wait = %v, want ErrLinkLost", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client still runs 10 s after its server closed")
 	}
 }
 
@@ -137,106 +148,12 @@ func TestClientHeartbeatsKeepLinkUp(t *testing.T) {
 	cfg := clientConfig(t, s, 1, "")
 	cfg.HeartbeatTimeout = 400 * time.Millisecond // 20 heartbeats: slack for a loaded machine
 	c := startClient(t, cfg)
-	nextEvent(t, c) // up
+	ended := make(chan error, 1)
+	go func() { ended <- c.Wait() }()
 	select {
-	case e := <-c.Events():
-		t.Fatalf("unexpected event %+v", e)
+	case err := <-ended:
+		t.Fatalf("the link ended: %v", err)
 	case <-time.After(3 * cfg.HeartbeatTimeout):
-	}
-}
-
-// After the server restarts, the client gets its public port back; when that port is taken, any port.
-func TestClientReconnect(t *testing.T) {
-	s1 := startServer(t, ServerConfig{HeartbeatInterval: 20 * time.Millisecond})
-	controlPort := s1.Addr().Port
-	echo := startEcho(t)
-	cfg := clientConfig(t, s1, echo, "")
-	cfg.Reconnect = true
-	// A server's Close reaches the client as EOF at once; a short watchdog would only add spurious down/up pairs
-	// on a loaded machine, and a stale event would then be taken for the restart's.
-	cfg.HeartbeatTimeout = 5 * time.Second
-	c := startClient(t, cfg)
-	first := c.PublicAddr()
-	nextEvent(t, c) // up
-
-	// whileDown runs between the old server's end and the new one's start.
-	restart := func(old *Server, whileDown func()) *Server {
-		old.Close()
-		if e := nextEvent(t, c); e.Kind != EventDown || !errors.Is(e.Err, ErrLinkLost) {
-			t.Fatalf("event %+v, want down", e)
-		}
-		whileDown()
-		return startServer(t, ServerConfig{ControlPort: controlPort, HeartbeatInterval: 20 * time.Millisecond})
-	}
-	s2 := restart(s1, func() {})
-	if e := nextEvent(t, c); e.Kind != EventReconnected || e.Addr != first {
-		t.Fatalf("event %+v, want reconnected at %s", e, first)
-	}
-	roundTrip(t, publicLoopback(c), "same port")
-
-	// Take the public port while the server is down, before the new one starts: the client cannot get it back.
-	restart(s2, func() {
-		squatter, err := net.Listen("tcp", publicLoopback(c))
-		if err != nil {
-			t.Fatalf("could not take the public port: %v", err)
-		}
-		t.Cleanup(func() { squatter.Close() })
-	})
-	e := nextEvent(t, c)
-	if e.Kind != EventReconnected || e.Addr == first || e.Addr != c.PublicAddr() {
-		t.Fatalf("event %+v, want reconnected at a new address (old %s)", e, first)
-	}
-	roundTrip(t, publicLoopback(c), "new port")
-}
-
-func roundTrip(t *testing.T, addr, msg string) {
-	t.Helper()
-	conn := dial(t, addr)
-	defer conn.Close()
-	if _, err := conn.Write([]byte(msg)); err != nil {
-		t.Fatal(err)
-	}
-	conn.CloseWrite()
-	got, err := io.ReadAll(conn)
-	if err != nil || string(got) != msg {
-		t.Fatalf("echo through %s: %q, %v", addr, got, err)
-	}
-}
-
-// A reconnecting client whose secret is refused gives up.
-func TestClientReconnectAuthFailureIsFinal(t *testing.T) {
-	s1 := startServer(t, ServerConfig{Secret: "one"})
-	controlPort := s1.Addr().Port
-	cfg := clientConfig(t, s1, 1, "one")
-	cfg.Reconnect = true
-	c := startClient(t, cfg)
-	nextEvent(t, c)
-	s1.Close()
-	nextEvent(t, c) // down
-	startServer(t, ServerConfig{ControlPort: controlPort, Secret: "two"})
-	if err := c.Wait(); !errors.Is(err, ErrInvalidSecret) {
-		t.Errorf("Wait = %v, want ErrInvalidSecret", err)
-	}
-}
-
-// Events never block the client: without a consumer the latest events are kept.
-func TestEventsNeverBlock(t *testing.T) {
-	c, err := NewClient(ClientConfig{Server: "x", LocalPort: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 * eventBuffer {
-		c.emit(Event{Kind: EventReconnected, Addr: strconv.Itoa(i)})
-	}
-	if n := len(c.events); n != eventBuffer {
-		t.Fatalf("%d events buffered, want %d", n, eventBuffer)
-	}
-	var last Event
-	for range eventBuffer {
-		last = <-c.events
-	}
-	if last.Addr != strconv.Itoa(3*eventBuffer-1) {
-		t.Errorf("last event %+v, want the newest", last)
 	}
 }
 
@@ -255,7 +172,7 @@ func TestNoGoroutineLeft(t *testing.T) {
 		}
 		local := listenLocal(t)
 		defer local.Close()
-		c, err := NewClient(ClientConfig{Server: s.Addr().String(), LocalHost: "127.0.0.1", LocalPort: portOf(local.Addr()), Secret: "x", Reconnect: true})
+		c, err := NewClient(ClientConfig{Server: s.Addr().String(), LocalHost: "127.0.0.1", LocalPort: portOf(local.Addr()), Secret: "x"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,10 +22,10 @@
 //
 // # Guarantees
 //
-// Beyond bore, the Client detects a dead link (no frame for HeartbeatTimeout), reconnects with backoff asking
-// for the same public port first, and reports up/down/reconnected events. The Server restricts who may reach
-// tunnelled ports (Allow), caps tunnels and pending connections per client address, checks secrets in constant
-// time, logs each tunnel and connection with byte counts and exposes counters (Stats). Both relay bytes with
+// Beyond bore, the Client detects a dead link (no frame for HeartbeatTimeout) and then ends, Wait saying why
+// (ErrLinkLost); like bore it does not reconnect by itself: pkg/tunnel runs the one reconnection loop. The
+// Server restricts who may reach tunnelled ports (Allow), caps tunnels and pending connections per client
+// address, checks secrets in constant time, logs each tunnel and connection with byte counts and exposes counters (Stats). Both relay bytes with
 // correct half-close between *net.TCPConn ends, so Linux splices the data, and both leave no goroutine behind
 // once Close (or the cancellation of the context given to Start) returns.
 //

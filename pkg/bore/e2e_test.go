@@ -31,9 +31,6 @@ func TestProxyExchange(t *testing.T) {
 			if got, want := c.PublicAddr(), "127.0.0.1:"+strconv.Itoa(c.RemotePort()); got != want {
 				t.Errorf("PublicAddr = %q, want %q", got, want)
 			}
-			if e := nextEvent(t, c); e.Kind != EventUp || e.Addr != c.PublicAddr() {
-				t.Errorf("first event = %+v, want up at %s", e, c.PublicAddr())
-			}
 
 			served := make(chan error, 1)
 			go func() {
@@ -120,9 +117,6 @@ func TestMismatchedSecret(t *testing.T) {
 			}
 			if werr := c.Wait(); werr != err {
 				t.Errorf("Wait = %v, want the Start error", werr)
-			}
-			if _, open := <-c.Events(); open {
-				t.Error("events channel still open after a failed Start")
 			}
 			if tc.serverSec != "" {
 				eventually(t, "auth failure counted", func() bool { return s.Stats().AuthFailures == 1 })

@@ -46,7 +46,6 @@ func clientConfig(t testing.TB, s *Server, localPort int, secret string) ClientC
 		Secret:           secret,
 		HandshakeTimeout: time.Second,
 		HeartbeatTimeout: 2 * time.Second,
-		ReconnectDelay:   10 * time.Millisecond,
 		Logger:           testLogger(t),
 	}
 }
@@ -131,21 +130,6 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		case <-tick.C:
 		}
 	}
-}
-
-// nextEvent returns the client's next event or fails after a timeout.
-func nextEvent(t testing.TB, c *Client) Event {
-	t.Helper()
-	select {
-	case e, ok := <-c.Events():
-		if !ok {
-			t.Fatal("events channel closed")
-		}
-		return e
-	case <-time.After(10 * time.Second):
-		t.Fatal("no event")
-	}
-	return Event{}
 }
 
 var (

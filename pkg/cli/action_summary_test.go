@@ -92,8 +92,8 @@ func TestSummarizeWritesOutputsMasksAndTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "\n### stptunnel: tunnels\n\n" +
-		"| Resource | Local | Public | Engine |\n| --- | --- | --- | --- |\n" +
-		"| postgresDb | `localhost:5432` | `127.0.0.1:40001` | native |\n" +
+		"| Resource | Local | Public | Server | Engine |\n| --- | --- | --- | --- | --- |\n" +
+		"| postgresDb | `localhost:5432` | `127.0.0.1:40001` | `127.0.0.1` | native |\n" +
 		"\n### stptunnel: patched functions\n\n" +
 		"| Function | Variables | State |\n| --- | --- | --- |\n" +
 		"| api | `STP_POSTGRES_DB_CONNECTION_STRING` | applied |\n" +

@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strconv"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/stptunnel/stptunnel/pkg/bore"
+	"github.com/stptunnel/stptunnel/pkg/connstr"
+	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/tunnel"
 )
 
 // boreCommand is the bore-compatible CLI (bore 0.5 flags and env vars), so one binary is both ends of a tunnel.
@@ -69,34 +73,45 @@ func (a *app) boreLocal(c *cli.Context) error {
 	if c.String(flagTo) == "" {
 		return usageError("--to HOST is required (or %s)", envBoreSrv)
 	}
-	a.ui.addSecret(c.String(flagSecret))
-	client, err := bore.NewClient(bore.ClientConfig{
-		Server:    c.String(flagTo),
-		LocalHost: c.String(flagLocalHost),
-		LocalPort: localPort,
-		Port:      c.Int(flagPort),
-		Secret:    c.String(flagSecret),
-		Reconnect: true,
-		Logger:    slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)),
-	})
+	secret := c.String(flagSecret)
+	a.ui.addSecret(secret)
+	servers, err := tunnel.ParseServers([]string{c.String(flagTo)}, secret, a.getenv)
 	if err != nil {
-		return asUsage(err)
+		return usageError("--%s: %v", flagTo, err)
 	}
+	if len(servers) > 1 {
+		return usageError("--%s: bore local takes one server, got %s", flagTo, tunnel.Addrs(servers))
+	}
+	// One tunnel of the tunnel session, with bore's rules: the local service may come up later, a start failure
+	// is final, and a lost server is retried (with backoff) for as long as the command runs.
+	local := net.JoinHostPort(c.String(flagLocalHost), strconv.Itoa(localPort))
+	spec := tunnel.Spec{Resource: doc.Resource{Name: local, Type: connstr.TypeTCP, Address: local}, Servers: servers,
+		Port: c.Int(flagPort), Engine: tunnel.EngineNative}
+	opts := tunnel.Options{Retries: -1, NoLocalCheck: true, ReconnectWindow: -1,
+		Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))}
 	ctx, stop := a.interruptible(c.Context)
 	defer stop()
-	if err := client.Start(ctx); err != nil {
-		return fmt.Errorf("bore local: %s: %w", c.String(flagTo), err)
+	s, err := tunnel.Open(ctx, []tunnel.Spec{spec}, opts)
+	if err != nil {
+		return fmt.Errorf("bore local: %w", err)
 	}
-	defer client.Close()
-	for ev := range client.Events() {
-		switch ev.Kind {
-		case bore.EventUp, bore.EventReconnected:
-			fmt.Fprintf(c.App.Writer, "listening at %s\n", ev.Addr)
-		case bore.EventDown:
-			a.ui.warn("Tunnel down, reconnecting: %v", ev.Err)
+	defer s.Close()
+	fmt.Fprintf(c.App.Writer, "listening at %s\n", s.Tunnels()[0].Public)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-s.Events():
+			switch ev.Kind {
+			case tunnel.Up, tunnel.Moved:
+				fmt.Fprintf(c.App.Writer, "listening at %s\n", ev.Public)
+			case tunnel.Down:
+				a.ui.warn("Tunnel down, reconnecting: %v", ev.Err)
+			case tunnel.Lost:
+				return ev.Err
+			}
 		}
 	}
-	return client.Wait()
 }
 
 // parseFlagsAfterArg applies the flags that follow the first argument: bore accepts

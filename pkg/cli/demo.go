@@ -109,7 +109,7 @@ func (a *app) demo(c *cli.Context) error {
 	opts := session.DevOptions{
 		Detect: session.DetectOptions{Locals: locals, Scope: detect.Scope{Stack: demoStack}, VPC: detect.VPCCheck,
 			Public: connstr.HostPort{Host: "127.0.0.1", Port: 65535}},
-		Tunnel: session.TunnelOptions{Locals: locals, Server: server.Addr().String(), Engine: tunnel.EngineNative},
+		Tunnel: session.TunnelOptions{Locals: locals, Servers: []tunnel.Server{{Addr: server.Addr().String()}}, Engine: tunnel.EngineNative},
 		During: func(ctx context.Context, d *doc.Document) error {
 			during, _ := sim.Env(demoAPI)
 			a.showEnv("During the session", demoAPI, during)

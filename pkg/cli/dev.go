@@ -22,7 +22,8 @@ func (a *app) devCommand() *cli.Command {
 		Description: "Takes the state-dir lock, finishes what a crashed session left in the journal, then runs detect,\n" +
 			"tunnel open and env patch in one process. It then runs COMMAND (its exit ends the session and is dev's exit\n" +
 			"code) or waits for Ctrl+C / SIGTERM / SIGHUP, then restores every variable and closes the tunnels, in that\n" +
-			"order. A tunnel that comes back on another port is followed: its functions are patched again.\n" +
+			"order. A tunnel that comes back on another port, or moves to the next --to server, is followed: its\n" +
+			"functions are patched again. A tunnel that no server takes back ends the session (restored, exit 1).\n" +
 			"Without COMMAND the document is printed on stdout once the session is ready. Exit 3: functions were left\n" +
 			"patched (the journal is kept: `stptunnel env restore` finishes it).",
 		Flags: withGlobals([]cli.Flag{localFlag()}, scopeFlags(), tunnelFlags(), patchFlags(), outFlag(), []cli.Flag{

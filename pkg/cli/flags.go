@@ -31,6 +31,7 @@ const (
 	flagEngine   = "engine"
 	flagBorePath = "bore-path"
 	flagDetach   = "detach"
+	flagWindow   = "reconnect-window"
 
 	flagOut         = "out"
 	flagDryRun      = "dry-run"
@@ -107,8 +108,11 @@ func scopeFlags() []cli.Flag {
 
 func tunnelFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: flagTo, Category: catTunnel, EnvVars: []string{envBoreSrv}, Value: tunnel.DefaultServer, Usage: "bore server, `HOST[:CONTROL_PORT]`"},
-		&cli.StringFlag{Name: flagSecret, Category: catTunnel, EnvVars: []string{envBoreSec}, Usage: "bore server secret"},
+		&cli.StringSliceFlag{Name: flagTo, Category: catTunnel, EnvVars: []string{envBoreSrv}, DefaultText: tunnel.DefaultServer,
+			Usage: "bore server, `HOST[:CONTROL_PORT][#SECRET_VAR]`; repeat it (or separate with commas) to list fallbacks in order of preference; #SECRET_VAR names the environment variable holding that server's secret"},
+		&cli.StringFlag{Name: flagSecret, Category: catTunnel, EnvVars: []string{envBoreSec}, Usage: "bore server secret (for every server without its own #SECRET_VAR)"},
+		&cli.DurationFlag{Name: flagWindow, Category: catTunnel, Value: tunnel.DefaultReconnectWindow,
+			Usage: "how long a tunnel that lost its server retries it before moving to the next --to server (or giving up)"},
 		&cli.StringFlag{Name: flagEngine, Category: catTunnel, Value: "native", Usage: "native (built in) | bore (external bore binary)"},
 		&cli.StringFlag{Name: flagBorePath, Category: catTunnel, EnvVars: []string{envBorePath}, Usage: "path of the bore binary for --engine bore"},
 	}

@@ -187,9 +187,9 @@ func summaryTable(d *doc.Document, field string) (*mdTable, error) {
 		return t, err
 	case doc.FieldTunnels:
 		tunnels, err := d.Tunnels()
-		t := &mdTable{title: "stptunnel: tunnels", headers: []string{"Resource", "Local", "Public", "Engine"}}
+		t := &mdTable{title: "stptunnel: tunnels", headers: []string{"Resource", "Local", "Public", "Server", "Engine"}}
 		for _, tn := range tunnels {
-			t.rows = append(t.rows, []string{tn.Resource, code(tn.Local), code(tn.Public), tn.Engine})
+			t.rows = append(t.rows, []string{tn.Resource, code(tn.Local), code(tn.Public), code(tn.Server), tn.Engine})
 		}
 		return t, err
 	case doc.FieldPatches:

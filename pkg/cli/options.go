@@ -137,34 +137,46 @@ func (a *app) detectOptions(c *cli.Context, locals []session.Local) (session.Det
 	return session.DetectOptions{Locals: locals, Maps: c.StringSlice(flagMap), Scope: scope, VPC: vpc, Public: a.worstPublic(c)}, nil
 }
 
-// worstPublic is the longest public address a tunnel could get: the bore server's host (--to when the command
-// has it, else BORE_SERVER, else bore.pub) with a five-digit port. Detect sizes patched variables with it.
+// worstPublic is the longest public address a tunnel could get: the longest host among the bore servers (--to
+// when the command has it, else BORE_SERVER, else bore.pub) with a five-digit port. Detect sizes patched
+// variables with it.
 func (a *app) worstPublic(c *cli.Context) connstr.HostPort {
-	server := ""
+	var servers []string
 	for _, ctx := range c.Lineage() {
 		if slices.Contains(ctx.FlagNames(), flagTo) {
-			server = ctx.String(flagTo)
+			servers = ctx.StringSlice(flagTo)
 			break
 		}
 	}
-	if server == "" {
-		server = a.getenv(envBoreSrv)
+	if len(servers) == 0 {
+		servers = []string{a.getenv(envBoreSrv)}
 	}
-	host, _, err := bore.SplitServer(strings.TrimSpace(server))
-	if err != nil || host == "" {
-		host = tunnel.DefaultServer
+	worst := connstr.HostPort{Host: tunnel.DefaultServer, Port: 65535}
+	longest := 0
+	for _, entry := range servers {
+		for _, s := range strings.Split(entry, ",") {
+			s, _, _ = strings.Cut(s, "#") // the secret's variable
+			if host, _, err := bore.SplitServer(strings.TrimSpace(s)); err == nil && len(host) > longest {
+				worst.Host, longest = host, len(host)
+			}
+		}
 	}
-	return connstr.HostPort{Host: host, Port: 65535}
+	return worst
 }
 
 func (a *app) tunnelOptions(c *cli.Context, locals []session.Local) (session.TunnelOptions, error) {
-	var err error
-	opts := session.TunnelOptions{Locals: locals, Server: strings.TrimSpace(c.String(flagTo)), Secret: c.String(flagSecret),
-		Engine: c.String(flagEngine)}
-	a.ui.addSecret(opts.Secret)
-	if _, _, err := bore.SplitServer(opts.Server); err != nil {
-		return session.TunnelOptions{}, usageError("--to %q: %v (want HOST or HOST:CONTROL_PORT)", opts.Server, err)
+	servers, err := tunnel.ParseServers(c.StringSlice(flagTo), c.String(flagSecret), a.getenv)
+	if err != nil {
+		return session.TunnelOptions{}, usageError("--%s: %v", flagTo, err)
 	}
+	for _, s := range servers {
+		a.ui.addSecret(s.Secret)
+	}
+	window := c.Duration(flagWindow)
+	if window <= 0 {
+		return session.TunnelOptions{}, usageError("--%s must be positive, got %v", flagWindow, window)
+	}
+	opts := session.TunnelOptions{Locals: locals, Servers: servers, Engine: c.String(flagEngine), ReconnectWindow: window}
 	switch opts.Engine {
 	case tunnel.EngineNative:
 	case tunnel.EngineBore:

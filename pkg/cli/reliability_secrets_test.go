@@ -71,7 +71,8 @@ func secretsRun(t *testing.T, actions bool) {
 		t.Helper()
 		cmd := stptunnelCmd(t, sim, stdin, args...)
 		cmd.Path = binary
-		cmd.Env = append(cmd.Env, append([]string{"STPTUNNEL_RETRY_DELAY=10ms", "BORE_SECRET="}, extraEnv...)...)
+		cmd.Env = append(cmd.Env, append([]string{"STPTUNNEL_RETRY_DELAY=10ms", "BORE_SECRET=",
+			"SERVER_SECRET=" + leakBoreSecret, "WRONG_SERVER_SECRET=" + leakBoreSecret + "-wrong"}, extraEnv...)...)
 		var stdout, stderr strings.Builder
 		if actions {
 			cmd.Stdout = &stderr // one pipe for both (exec shares it): the order seen is the order written
@@ -129,6 +130,17 @@ func secretsRun(t *testing.T, actions bool) {
 		2, "env", "patch", "--state-dir", t.TempDir())
 	run("dev, server down", "", 1, "dev", "--local", local, "--to", closedAddr, "--secret", leakBoreSecret, "--state-dir", t.TempDir())
 	run("bore local, wrong secret", "", 1, "bore", "local", strconv.Itoa(dbPort), "--to", to, "--secret", leakBoreSecret+"-wrong")
+
+	// Several servers, each with its own secret in a variable (HOST:PORT#VAR): the first is down, the second takes
+	// the tunnel; then a refused secret on every server.
+	failState := t.TempDir()
+	run("tunnel open, failover with per-server secrets", "", 0, "tunnel", "open", "--detach", "--local", local,
+		"--to", closedAddr+"#WRONG_SERVER_SECRET,"+to+"#SERVER_SECRET", "--state-dir", failState)
+	run("tunnel status, failover", "", 0, "tunnel", "status", "--state-dir", failState)
+	run("tunnel close, failover", "", 0, "tunnel", "close", "--state-dir", failState)
+	checkNoLeak(t, "tunnel open, failover", "tunnels.log", readFile(t, filepath.Join(failState, session.HoldLog)))
+	run("dev, every server refuses the secret", "", 1, "dev", "--local", local, "--to", to+"#WRONG_SERVER_SECRET",
+		"--to", closedAddr, "--state-dir", t.TempDir())
 
 	// bore server: runs until SIGTERM; its log lines must not carry the secret.
 	srv := stptunnelCmd(t, sim, "", "bore", "server", "--bind-addr", "127.0.0.1", "--control-port", "0", "--secret", leakBoreSecret)

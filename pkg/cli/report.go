@@ -38,8 +38,6 @@ func (a *app) report(ev session.Event) {
 	case session.PublicServer:
 		u.warn("%s is a public server: while this session runs, anyone who finds the port reaches %s. "+
 			"For sensitive data use a self-hosted server (`stptunnel bore server --secret ...`)", e.Server, e.Resources)
-	case session.TunnelRetry:
-		u.warn("Starting tunnel %s failed (%s); retrying in %s: %v", e.Resource, e.Cause, e.Delay, e.Err)
 	case session.TunnelStarted:
 		u.ok("Starting tunnel: %s → %s", e.Tunnel.Resource, e.Tunnel.Public)
 	case session.TunnelsHeld:
@@ -66,9 +64,12 @@ func (a *app) report(ev session.Event) {
 		}
 		a.summarizeOrWarn(e.Doc, doc.FieldTunnels, doc.FieldPatches, doc.FieldSkipped)
 	case session.Following:
-		if e.Done {
+		switch {
+		case e.Done:
 			u.ok("Functions using %s now point at %s", e.Resource, e.Public)
-		} else {
+		case e.Server != e.PreviousServer:
+			u.warn("Tunnel %s moved to bore server %s: %s → %s; patching its functions again", e.Resource, e.Server, e.Previous, e.Public)
+		default:
 			u.warn("Tunnel %s came back on a new address: %s → %s; patching its functions again", e.Resource, e.Previous, e.Public)
 		}
 	case session.Recovering:
@@ -180,16 +181,31 @@ func (a *app) reportRestore(e lambdaenv.Event) {
 	}
 }
 
-// reportTunnelEvent tells the user what happened to an open tunnel.
+// reportTunnelEvent tells the user what happened to a tunnel.
 func (a *app) reportTunnelEvent(ev tunnel.Event) {
 	switch ev.Kind {
+	case tunnel.Retrying:
+		a.ui.warn("Starting tunnel %s failed (%s); retrying in %s: %v", ev.Resource, tunnel.Cause(ev.Err), ev.Delay, ev.Err)
+	case tunnel.Switching:
+		if tunnel.Cause(ev.Err) == tunnel.CauseAuth {
+			a.ui.warn("Tunnel %s: bore server %s refused the secret (%v): not trying it again; moving to %s", ev.Resource, ev.Server, ev.Err, ev.Next)
+		} else {
+			a.ui.warn("Tunnel %s: bore server %s is unreachable (%s): moving to %s", ev.Resource, ev.Server, tunnel.Cause(ev.Err), ev.Next)
+		}
 	case tunnel.Down:
 		a.ui.warn("Tunnel %s is down (%v): functions using it may lose connectivity; reconnecting", ev.Resource, ev.Err)
 	case tunnel.Up:
 		a.ui.ok("Tunnel %s reconnected → %s", ev.Resource, ev.Public)
 	case tunnel.Moved:
-		a.ui.warn("Tunnel %s reconnected on a new address: %s → %s (run `stptunnel env patch` again for the functions using it)",
-			ev.Resource, ev.Previous, ev.Public)
+		if ev.Server != ev.PreviousServer {
+			a.ui.warn("Tunnel %s moved to bore server %s: %s → %s (run `stptunnel env patch` again for the functions using it)",
+				ev.Resource, ev.Server, ev.Previous, ev.Public)
+		} else {
+			a.ui.warn("Tunnel %s reconnected on a new address: %s → %s (run `stptunnel env patch` again for the functions using it)",
+				ev.Resource, ev.Previous, ev.Public)
+		}
+	case tunnel.Lost:
+		a.ui.fail("Tunnel %s is lost: no bore server took it back: %v", ev.Resource, ev.Err)
 	}
 }
 

@@ -53,11 +53,11 @@ func init() {
 // scriptWait bounds every wait of these commands: long enough for a loaded machine, short enough to fail.
 const scriptWait = 60 * time.Second
 
-// boreServers holds each script's embedded bore server.
+// boreServers holds each script's embedded bore servers, by the variable that names their address.
 var boreServers = struct {
 	sync.Mutex
-	m map[*testscript.TestScript]*scriptBoreServer
-}{m: map[*testscript.TestScript]*scriptBoreServer{}}
+	m map[*testscript.TestScript]map[string]*scriptBoreServer
+}{m: map[*testscript.TestScript]map[string]*scriptBoreServer{}}
 
 type scriptBoreServer struct {
 	secret string
@@ -84,57 +84,76 @@ func (s *scriptBoreServer) stop() {
 	}
 }
 
-func scriptServer(ts *testscript.TestScript) *scriptBoreServer {
+// serverVar is the variable that names a script's bore server: the command's only argument, BORE_SERVER when none.
+func serverVar(ts *testscript.TestScript, cmd string, args []string) string {
+	switch len(args) {
+	case 0:
+		return envBoreSrv
+	case 1:
+		return args[0]
+	}
+	ts.Fatalf("usage: %s [VAR]", cmd)
+	return ""
+}
+
+func scriptServer(ts *testscript.TestScript, name string) *scriptBoreServer {
 	boreServers.Lock()
 	defer boreServers.Unlock()
-	s := boreServers.m[ts]
+	s := boreServers.m[ts][name]
 	if s == nil {
-		ts.Fatalf("no boreserver in this script")
+		ts.Fatalf("no boreserver %s in this script", name)
 	}
 	return s
 }
 
-// cmdBoreServer starts a bore server on 127.0.0.1 with a random control port and exports BORE_SERVER:
-// `boreserver [--secret S]`.
+// cmdBoreServer starts a bore server on 127.0.0.1 with a random control port and exports its address as VAR
+// (default BORE_SERVER): `boreserver [--secret S] [VAR]`. A script may run several, each under its own VAR.
 func cmdBoreServer(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! boreserver")
 	}
 	s := &scriptBoreServer{}
-	switch {
-	case len(args) == 2 && args[0] == "--secret":
-		s.secret = args[1]
-	case len(args) != 0:
-		ts.Fatalf("usage: boreserver [--secret S]")
+	if len(args) >= 2 && args[0] == "--secret" {
+		s.secret, args = args[1], args[2:]
 	}
+	name := serverVar(ts, "boreserver [--secret S]", args)
 	ts.Check(s.start())
 	boreServers.Lock()
-	boreServers.m[ts] = s
+	if boreServers.m[ts] == nil {
+		boreServers.m[ts] = map[string]*scriptBoreServer{}
+		ts.Defer(func() {
+			boreServers.Lock()
+			servers := boreServers.m[ts]
+			delete(boreServers.m, ts)
+			boreServers.Unlock()
+			for _, s := range servers {
+				s.stop()
+			}
+		})
+	}
+	if old := boreServers.m[ts][name]; old != nil {
+		old.stop()
+	}
+	boreServers.m[ts][name] = s
 	boreServers.Unlock()
-	ts.Defer(func() {
-		boreServers.Lock()
-		delete(boreServers.m, ts)
-		boreServers.Unlock()
-		s.stop()
-	})
-	ts.Setenv("BORE_SERVER", "127.0.0.1:"+strconv.Itoa(s.port))
+	ts.Setenv(name, "127.0.0.1:"+strconv.Itoa(s.port))
 }
 
-// cmdBoreServerRestart stops the server and starts a new one on the same control port.
+// cmdBoreServerRestart stops a server and starts a new one on the same control port: `boreserver-restart [VAR]`.
 func cmdBoreServerRestart(ts *testscript.TestScript, neg bool, args []string) {
-	s := scriptServer(ts)
+	s := scriptServer(ts, serverVar(ts, "boreserver-restart", args))
 	s.stop()
 	ts.Check(s.start())
 }
 
-// cmdBoreServerStop stops the server; its control port then refuses connections.
+// cmdBoreServerStop stops a server; its control port then refuses connections: `boreserver-stop [VAR]`.
 func cmdBoreServerStop(ts *testscript.TestScript, neg bool, args []string) {
-	scriptServer(ts).stop()
+	scriptServer(ts, serverVar(ts, "boreserver-stop", args)).stop()
 }
 
-// cmdBoreServerStats prints the server's counters, one `name value` a line.
+// cmdBoreServerStats prints a server's counters, one `name value` a line: `boreserver-stats [VAR]`.
 func cmdBoreServerStats(ts *testscript.TestScript, neg bool, args []string) {
-	s := scriptServer(ts)
+	s := scriptServer(ts, serverVar(ts, "boreserver-stats", args))
 	if s.srv == nil {
 		ts.Fatalf("boreserver-stats: the server is stopped")
 	}
@@ -149,12 +168,17 @@ func cmdBoreStandIn(ts *testscript.TestScript, neg bool, args []string) {
 	linkSelf(ts, boreStandInName, "BORE_STANDIN")
 }
 
-// cmdTCPEcho starts a TCP echo service on 127.0.0.1 and exports NAME_ADDR and NAME_PORT: `tcpecho NAME`.
+// cmdTCPEcho starts a TCP echo service on 127.0.0.1 (on PORT when given, else a random one) and exports NAME_ADDR
+// and NAME_PORT: `tcpecho NAME [PORT]`.
 func cmdTCPEcho(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 1 {
-		ts.Fatalf("usage: tcpecho NAME")
+	if len(args) != 1 && len(args) != 2 {
+		ts.Fatalf("usage: tcpecho NAME [PORT]")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port := "0"
+	if len(args) == 2 {
+		port = args[1]
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
 	ts.Check(err)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -232,14 +256,25 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	waitContent(ts, args[0], "a complete line", func(b []byte) bool { return bytes.HasSuffix(b, []byte("\n")) })
 }
 
-// cmdWaitLine waits until a line of FILE matches REGEXP: `waitline FILE REGEXP`.
+// cmdWaitLine waits until a line of FILE matches REGEXP, and exports the first group of the match as NAME when
+// given: `waitline FILE REGEXP [NAME]`.
 func cmdWaitLine(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 2 {
-		ts.Fatalf("usage: waitline FILE REGEXP")
+	if len(args) != 2 && len(args) != 3 {
+		ts.Fatalf("usage: waitline FILE REGEXP [NAME]")
 	}
 	re, err := regexp.Compile("(?m)" + args[1])
 	ts.Check(err)
-	waitContent(ts, args[0], "a line matching "+args[1], re.Match)
+	var match [][]byte
+	waitContent(ts, args[0], "a line matching "+args[1], func(b []byte) bool {
+		match = re.FindSubmatch(b)
+		return match != nil
+	})
+	if len(args) == 3 {
+		if len(match) < 2 {
+			ts.Fatalf("waitline: %s has no group to export as %s", args[1], args[2])
+		}
+		ts.Setenv(args[2], string(match[1]))
+	}
 }
 
 // waitContent polls FILE (written by a background process) until ok accepts its content.

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -23,9 +22,11 @@ func (a *app) tunnelOpenCommand() *cli.Command {
 		Name:  "open",
 		Usage: "open one tunnel per resource, print the document, hold the tunnels until SIGINT/SIGTERM",
 		Description: "Opens one bore tunnel per resource of the document on stdin and of --local, after checking that each\n" +
-			"local service accepts connections (start failures are retried twice, 2 s apart). Prints the document with\n" +
-			"\"tunnels\" once all are up, then holds them, reconnecting any that drop, until SIGINT/SIGTERM; --detach\n" +
-			"leaves them to a background process instead (`tunnel status`, `tunnel close`).",
+			"local service accepts connections (start failures are retried twice, 2 s apart, then the next --to server is\n" +
+			"tried). Prints the document with \"tunnels\" once all are up, then holds them until SIGINT/SIGTERM,\n" +
+			"reconnecting any that drop: a tunnel whose server stays unreachable past --reconnect-window moves to the next\n" +
+			"server; one that no server takes back ends the command (exit 1). --detach leaves them to a background process\n" +
+			"instead (`tunnel status`, `tunnel close`).",
 		Flags: withGlobals([]cli.Flag{localFlag()}, tunnelFlags(), outFlag(), []cli.Flag{
 			&cli.BoolFlag{Name: flagDetach, Category: catTunnel, Usage: "leave the tunnels to a background process and return"},
 		}),
@@ -58,7 +59,7 @@ func (a *app) tunnelOpen(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := session.DetachTunnels(ctx, d, specs, holder, env); err != nil {
+		if _, err := session.DetachTunnels(ctx, d, specs, opts, holder, env); err != nil {
 			return err
 		}
 		return a.finishDocument(d, doc.FieldTunnels)
@@ -80,6 +81,10 @@ func (a *app) tunnelOpen(c *cli.Context) error {
 			return nil
 		case ev := <-s.Events():
 			a.reportTunnelEvent(ev)
+			if ev.Kind == tunnel.Lost {
+				s.Close()
+				return exitWith(ExitFailed)
+			}
 		}
 	}
 }
@@ -120,9 +125,7 @@ func (a *app) tunnelHold(c *cli.Context) error {
 	ctx, cancel := a.interruptible(c.Context)
 	defer cancel()
 	a.ui.info("Holding the tunnels of a detached session (process %d)", os.Getpid())
-	opts := tunnel.Options{RetryDelay: a.retryDelay(), OnRetry: func(resource string, err error, delay time.Duration) {
-		a.report(session.TunnelRetry{Resource: resource, Cause: tunnel.Cause(err), Err: err, Delay: delay.String()})
-	}}
+	opts := tunnel.Options{RetryDelay: a.retryDelay()}
 	if err := tunnel.Hold(ctx, a.stdin, ready, stateDir(c), opts, a.reportTunnelEvent); err != nil {
 		return err
 	}

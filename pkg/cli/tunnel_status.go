@@ -14,8 +14,9 @@ import (
 func (a *app) tunnelStatusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
-		Usage: "show the tunnels a detached session holds and whether each is alive",
-		Description: "Prints the document with the session's \"tunnels\" on stdout and one line per tunnel on stderr.\n" +
+		Usage: "show the tunnels a detached session holds, the bore server each is on, and whether each is alive",
+		Description: "Prints the document with the session's \"tunnels\" (each with its \"server\") on stdout and one line per\n" +
+			"tunnel on stderr.\n" +
 			"Exits 1 when no detached session runs or when one of its tunnels does not accept connections.",
 		Flags:  withGlobals(outFlag()),
 		Action: a.tunnelStatus,
@@ -46,10 +47,10 @@ func (a *app) tunnelStatus(c *cli.Context) error {
 	for i, t := range st.Tunnels {
 		if probes[i] != nil {
 			down++
-			a.ui.warn("%s: %s → %s (%s): not reachable: %v", t.Resource, t.Local, t.Public, t.Engine, probes[i])
+			a.ui.warn("%s: %s → %s (%s): not reachable through bore server %s: %v", t.Resource, t.Local, t.Public, t.Engine, t.Server, probes[i])
 			continue
 		}
-		a.ui.ok("%s: %s → %s (%s): alive", t.Resource, t.Local, t.Public, t.Engine)
+		a.ui.ok("%s: %s → %s (%s): alive on bore server %s", t.Resource, t.Local, t.Public, t.Engine, t.Server)
 	}
 	a.ui.info("Held by process %d since %s", st.PID, st.Started.Local().Format(time.DateTime))
 	d := doc.New()

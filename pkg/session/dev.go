@@ -29,6 +29,7 @@ type DevOptions struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	// During, when set, runs in place of Command (demo's "cloud side"); an error ends the session with exit 1.
+	// Its context is cancelled when the session ends without it (a lost tunnel).
 	During func(ctx context.Context, d *doc.Document) error
 	// Output prints the document once the session is ready, when neither Command nor During is given; the
 	// session then holds until a signal.
@@ -168,8 +169,10 @@ func (s *dev) start(ctx context.Context) (ready bool, err error) {
 	}
 	specs = boundSpecs(specs, functions)
 	if len(specs) > 0 {
-		if host, _, err := bore.SplitServer(specs[0].Server); err == nil && host == tunnel.DefaultServer {
-			env.report(PublicServer{Server: host, Resources: resourceNames(specs)})
+		for _, server := range specs[0].Servers {
+			if host, _, err := bore.SplitServer(server.Addr); err == nil && host == tunnel.DefaultServer {
+				env.report(PublicServer{Server: host, Resources: resourceNames(specs)})
+			}
 		}
 	}
 	if s.tunnels, err = OpenTunnels(ctx, d, specs, s.opts.Tunnel, env); err != nil {
@@ -193,15 +196,18 @@ func (s *dev) start(ctx context.Context) (ready bool, err error) {
 }
 
 // run holds the ready session: it runs During or Command, or waits for a signal, following the tunnels
-// meanwhile. It returns how the session should end.
+// meanwhile. A lost tunnel ends the session: During's context is cancelled and Command gets SIGTERM. It returns
+// how the session should end.
 func (s *dev) run(ctx context.Context) error {
 	var done chan int
 	var cmd *exec.Cmd
+	duringCtx, stopDuring := context.WithCancel(ctx)
+	defer stopDuring()
 	switch {
 	case s.opts.During != nil:
 		done = make(chan int, 1)
 		go func() {
-			if err := s.opts.During(ctx, s.doc); err != nil {
+			if err := s.opts.During(duringCtx, s.doc); err != nil && duringCtx.Err() == nil {
 				s.env.report(Failed{Err: err})
 				done <- 1
 				return
@@ -239,27 +245,46 @@ func (s *dev) run(ctx context.Context) error {
 			_ = cmd.Process.Signal(sig)
 			return exitCode(<-done)
 		case ev := <-s.tunnels.Events():
-			s.follow(ctx, ev)
+			if err := s.follow(ctx, ev); err != nil {
+				// The session cannot go on: end what runs in it, then clean up.
+				stopDuring()
+				if cmd != nil && cmd.Process.Signal(syscall.SIGTERM) != nil {
+					_ = cmd.Process.Kill()
+				}
+				if done != nil {
+					<-done
+				}
+				return err
+			}
 		}
 	}
 }
 
-// follow reacts to a tunnel's change: a tunnel back on another address is followed by its functions.
-func (s *dev) follow(ctx context.Context, ev tunnel.Event) {
-	if ev.Kind != tunnel.Moved {
+// follow reacts to a tunnel's change: a tunnel back on another address, or on another server, is followed by
+// exactly the functions bound to its resource; a lost tunnel ends the session (the error, reported already).
+func (s *dev) follow(ctx context.Context, ev tunnel.Event) error {
+	switch ev.Kind {
+	case tunnel.Moved:
+	case tunnel.Lost:
 		s.env.report(TunnelChanged{ev})
-		return
+		return &Reported{Err: fmt.Errorf("tunnel %s is lost: %w", ev.Resource, ev.Err)}
+	default:
+		s.env.report(TunnelChanged{ev})
+		return nil
 	}
-	s.env.report(Following{Resource: ev.Resource, Previous: ev.Previous, Public: ev.Public})
+	following := Following{Resource: ev.Resource, Previous: ev.Previous, Public: ev.Public, Server: ev.Server, PreviousServer: ev.PreviousServer}
+	s.env.report(following)
 	if err := s.doc.Set(doc.FieldTunnels, s.tunnels.Tunnels()); err != nil {
 		s.env.report(Failed{Err: err})
-		return
+		return nil
 	}
 	if err := s.patcher.Patch(ctx, s.doc, ev.Resource); err != nil {
 		s.env.report(Failed{Err: fmt.Errorf("re-patching after %s moved: %w", ev.Resource, err)})
-		return
+		return nil
 	}
-	s.env.report(Following{Resource: ev.Resource, Previous: ev.Previous, Public: ev.Public, Done: true})
+	following.Done = true
+	s.env.report(following)
+	return nil
 }
 
 // cleanup restores the variables, then closes the tunnels. The first signal during the restore is ignored with a

@@ -63,6 +63,44 @@ func (r *recorder) kinds() string {
 	return strings.Join(names, " ")
 }
 
+// startEcho starts a local echo service (a stand-in database), closed at the end of the test.
+func startEcho(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	return ln
+}
+
+// echoThrough checks that bytes sent to addr come back (from the echo service behind the tunnel).
+func echoThrough(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		return err
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		return fmt.Errorf("echo through %s: %q, %v", addr, buf, err)
+	}
+	return nil
+}
+
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	sim, err := awssim.New(awssim.Options{Region: "eu-west-1"})
@@ -73,20 +111,7 @@ func newFixture(t *testing.T) *fixture {
 	sim.PutFunction(awssim.Function{Name: "api", Env: map[string]string{"STP_POSTGRES_DB_CONNECTION_STRING": deployed, "LOG_LEVEL": "debug"}})
 	sim.PutFunction(awssim.Function{Name: "other", Env: map[string]string{"QUEUE": "jobs"}})
 	server := boretest.Start(t, bore.ServerConfig{})
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { echo.Close() })
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
+	echo := startEcho(t)
 	local, err := connstr.ParseLocal(fmt.Sprintf("postgresDb=postgres://app:l0cal@127.0.0.1:%d/app", echo.Addr().(*net.TCPAddr).Port))
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +124,7 @@ func newFixture(t *testing.T) *fixture {
 		StateDir: t.TempDir(), Report: f.events.report}
 	f.opts = DevOptions{
 		Detect: DetectOptions{Locals: locals, VPC: detect.VPCCheck, Public: connstr.HostPort{Host: "127.0.0.1", Port: 65535}},
-		Tunnel: TunnelOptions{Locals: locals, Server: server.Addr().String(), Engine: tunnel.EngineNative},
+		Tunnel: TunnelOptions{Locals: locals, Servers: []tunnel.Server{{Addr: server.Addr().String()}}, Engine: tunnel.EngineNative},
 		Patch:  PatchOptions{Concurrency: 4},
 	}
 	return f
@@ -115,21 +140,7 @@ func TestDevPatchesDuringAndRestoresAfter(t *testing.T) {
 		if err != nil || len(tunnels) != 1 {
 			return fmt.Errorf("tunnels = %v, %v", tunnels, err)
 		}
-		// Through the tunnel to the echo service.
-		c, err := net.DialTimeout("tcp", tunnels[0].Public, 5*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Write([]byte("ping")); err != nil {
-			return err
-		}
-		buf := make([]byte, 4)
-		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
-			return fmt.Errorf("echo through the tunnel: %q, %v", buf, err)
-		}
-		return nil
+		return echoThrough(tunnels[0].Public) // through the tunnel to the echo service
 	}
 	if err := Dev(t.Context(), doc.New(), f.opts, f.env); err != nil {
 		t.Fatalf("Dev: %v (events %s)", err, f.events.kinds())
@@ -240,7 +251,7 @@ func TestStepsPipeline(t *testing.T) {
 	if err := Detect(ctx, d, f.opts.Detect, f.env); err != nil {
 		t.Fatal(err)
 	}
-	specs, err := TunnelSpecs(d, TunnelOptions{Server: f.opts.Tunnel.Server})
+	specs, err := TunnelSpecs(d, TunnelOptions{Servers: f.opts.Tunnel.Servers})
 	if err != nil {
 		t.Fatal(err)
 	}

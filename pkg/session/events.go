@@ -32,20 +32,14 @@ type NothingToDo struct{ Message string }
 // PublicServer: the tunnels go through a public bore server, reachable by anyone who finds the port.
 type PublicServer struct{ Server, Resources string }
 
-// TunnelRetry: a tunnel failed to start and is retried after a pause.
-type TunnelRetry struct {
-	Resource, Cause string
-	Err             error
-	Delay           string
-}
-
 // TunnelStarted: a tunnel is up.
 type TunnelStarted struct{ Tunnel doc.Tunnel }
 
 // TunnelsHeld: a detached process holds the tunnels.
 type TunnelsHeld struct{ PID int }
 
-// TunnelChanged: an open tunnel went down, came back, moved to another address or gave up.
+// TunnelChanged: a tunnel's start attempt failed and is retried, it left a server for the next, went down,
+// came back, moved to another address or server, or was lost.
 type TunnelChanged struct{ tunnel.Event }
 
 // Updating: Patch is about to update these functions (Wait: each is reported once live).
@@ -64,9 +58,11 @@ type Ready struct {
 	Doc              *doc.Document
 }
 
-// Following: a tunnel moved; its functions are patched again to its new address (Done once they are).
+// Following: a tunnel moved to a new address (Public, on bore server Server; Previous on PreviousServer
+// before); its functions are patched again to it (Done once they are).
 type Following struct {
 	Resource, Previous, Public string
+	Server, PreviousServer     string
 	Done                       bool
 }
 
@@ -120,7 +116,6 @@ func (Skipped) event()            {}
 func (Found) event()              {}
 func (NothingToDo) event()        {}
 func (PublicServer) event()       {}
-func (TunnelRetry) event()        {}
 func (TunnelStarted) event()      {}
 func (TunnelsHeld) event()        {}
 func (TunnelChanged) event()      {}

@@ -22,12 +22,16 @@ const HoldLog = "tunnels.log"
 // TunnelOptions are tunnel open's inputs beyond the document.
 type TunnelOptions struct {
 	Locals []Local
-	// Server is the bore server, HOST[:CONTROL_PORT] (tunnel.DefaultServer when empty); Secret its secret.
-	Server, Secret string
+	// Servers are the bore servers in order of preference, each with its secret (tunnel.ParseServers reads
+	// them from --to); none means tunnel.DefaultServer without a secret.
+	Servers []tunnel.Server
 	// Engine is tunnel.EngineNative or tunnel.EngineBore; BorePath the bore binary for the latter.
 	Engine, BorePath string
 	// RetryDelay is the pause between start attempts (tunnel.DefaultRetryDelay when 0).
 	RetryDelay time.Duration
+	// ReconnectWindow is how long a tunnel that lost its server retries it before moving to the next one
+	// (tunnel.DefaultReconnectWindow when 0).
+	ReconnectWindow time.Duration
 }
 
 // TunnelSpecs returns one spec per resource of the document and of opts.Locals (recorded in the document, so the
@@ -40,21 +44,20 @@ func TunnelSpecs(d *doc.Document, opts TunnelOptions) ([]tunnel.Spec, error) {
 	if len(resources) == 0 {
 		return nil, badInput("no resource to tunnel: pipe a document from `stptunnel detect` or give --local NAME=URL")
 	}
-	server := opts.Server
-	if server == "" {
-		server = tunnel.DefaultServer
+	servers := opts.Servers
+	if len(servers) == 0 {
+		servers = []tunnel.Server{{Addr: tunnel.DefaultServer}}
 	}
 	specs := make([]tunnel.Spec, 0, len(resources))
 	for _, r := range resources {
-		specs = append(specs, tunnel.Spec{Resource: r, Server: server, Secret: opts.Secret, Engine: opts.Engine, BorePath: opts.BorePath})
+		specs = append(specs, tunnel.Spec{Resource: r, Servers: servers, Engine: opts.Engine, BorePath: opts.BorePath})
 	}
 	return specs, nil
 }
 
 func (opts TunnelOptions) tunnelOptions(env Env) tunnel.Options {
-	return tunnel.Options{RetryDelay: opts.RetryDelay, OnRetry: func(resource string, err error, delay time.Duration) {
-		env.report(TunnelRetry{Resource: resource, Cause: tunnel.Cause(err), Err: err, Delay: delay.String()})
-	}}
+	return tunnel.Options{RetryDelay: opts.RetryDelay, ReconnectWindow: opts.ReconnectWindow,
+		Report: func(ev tunnel.Event) { env.report(TunnelChanged{ev}) }}
 }
 
 // OpenTunnels opens the tunnels of specs, reports each and records them in the document's "tunnels". They stay
@@ -84,7 +87,7 @@ type Holder struct {
 
 // DetachTunnels hands the tunnels of specs to a background process and returns once it holds them all: they
 // outlive this process until `tunnel close`. The tunnels are reported and recorded in the document.
-func DetachTunnels(ctx context.Context, d *doc.Document, specs []tunnel.Spec, holder Holder, env Env) (*tunnel.State, error) {
+func DetachTunnels(ctx context.Context, d *doc.Document, specs []tunnel.Spec, opts TunnelOptions, holder Holder, env Env) (*tunnel.State, error) {
 	dir, err := filepath.Abs(env.StateDir)
 	if err != nil {
 		return nil, err
@@ -109,7 +112,7 @@ func DetachTunnels(ctx context.Context, d *doc.Document, specs []tunnel.Spec, ho
 	}
 	defer log.Close()
 	cmd := &exec.Cmd{Path: holder.Path, Args: holder.Args, Stderr: log}
-	st, err := tunnel.Detach(ctx, cmd, specs)
+	st, err := tunnel.Detach(ctx, cmd, specs, opts.ReconnectWindow)
 	if err != nil {
 		return nil, fmt.Errorf("%w (background process log: %s)", err, logPath)
 	}

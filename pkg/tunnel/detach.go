@@ -133,6 +133,8 @@ func Probe(ctx context.Context, addr string, timeout time.Duration) error {
 // handoff is what Detach sends the holder on its stdin.
 type handoff struct {
 	Specs []Spec `json:"specs"`
+	// ReconnectWindow is Options.ReconnectWindow of the session that detached (0: the default).
+	ReconnectWindow time.Duration `json:"reconnectWindow,omitempty"`
 }
 
 // ready is what the holder answers on its stdout once the tunnels are up, or why they are not.
@@ -144,11 +146,12 @@ type ready struct {
 }
 
 // Detach starts cmd, a process running Hold (the same binary, through a hidden command), in a session of its
-// own so it survives this one; it hands it specs on its stdin (so secrets never appear on a command line) and
+// own so it survives this one; it hands it specs and the reconnect window (Options.ReconnectWindow) on its
+// stdin (so secrets never appear on a command line) and
 // returns the session (its process and tunnels) once the holder reports every tunnel up and recorded. When it
 // does not, the holder is gone and the error says why. cmd's Stderr is the caller's (a log file: the holder
 // outlives every terminal).
-func Detach(ctx context.Context, cmd *exec.Cmd, specs []Spec) (*State, error) {
+func Detach(ctx context.Context, cmd *exec.Cmd, specs []Spec, reconnectWindow time.Duration) (*State, error) {
 	detach(cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -166,7 +169,7 @@ func Detach(ctx context.Context, cmd *exec.Cmd, specs []Spec) (*State, error) {
 		cmd.Wait()
 		return nil, err
 	}
-	if err := json.NewEncoder(stdin).Encode(handoff{Specs: specs}); err != nil {
+	if err := json.NewEncoder(stdin).Encode(handoff{Specs: specs, ReconnectWindow: reconnectWindow}); err != nil {
 		return abort(fmt.Errorf("handing the tunnels to the background process: %w", err))
 	}
 	stdin.Close()
@@ -193,8 +196,10 @@ func Detach(ctx context.Context, cmd *exec.Cmd, specs []Spec) (*State, error) {
 }
 
 // Hold is the detached side of Detach: it reads the specs from in, opens the tunnels, records the session in
-// dir, reports on out (then closes it), and holds the tunnels until ctx ends or the record is removed or taken
-// over by another session. report receives the tunnels' events. The record is removed when Hold returns.
+// dir, reports on out (then closes it), and holds the tunnels until ctx ends, the record is removed or taken
+// over by another session, or a tunnel is lost (every server tried in vain: the error says why). report
+// receives the tunnels' events, those of the start included; the record follows a tunnel that moves. The record
+// is removed when Hold returns.
 func Hold(ctx context.Context, in io.Reader, out io.WriteCloser, dir string, opts Options, report func(Event)) error {
 	answer := func(r ready) error {
 		defer out.Close()
@@ -205,6 +210,12 @@ func Hold(ctx context.Context, in io.Reader, out io.WriteCloser, dir string, opt
 		err = fmt.Errorf("reading the tunnels to hold: %w", err)
 		answer(ready{Error: err.Error()})
 		return err
+	}
+	if h.ReconnectWindow != 0 {
+		opts.ReconnectWindow = h.ReconnectWindow
+	}
+	if report != nil {
+		opts.Report = report
 	}
 	s, err := Open(ctx, h.Specs, opts)
 	if err != nil {
@@ -232,11 +243,14 @@ func Hold(ctx context.Context, in io.Reader, out io.WriteCloser, dir string, opt
 			if report != nil {
 				report(ev)
 			}
-			if ev.Kind == Moved {
+			switch ev.Kind {
+			case Moved:
 				st.Tunnels = s.Tunnels()
 				if err := WriteState(dir, st); err != nil && opts.Logger != nil {
 					opts.Logger.Error("recording the new public address", "resource", ev.Resource, "err", err)
 				}
+			case Lost:
+				return fmt.Errorf("tunnel %s is lost: %w", ev.Resource, ev.Err)
 			}
 		case <-watch.C:
 			// Without its record nobody can find this process to close it: end rather than linger.

@@ -137,7 +137,6 @@ type boreProcess struct {
 	serverHost string
 	timeout    time.Duration
 	log        *slog.Logger
-	events     chan bore.Event // bore reports nothing but its exit: closed when the process has ended
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -147,9 +146,9 @@ type boreProcess struct {
 	err    error
 }
 
-func newBoreProcess(spec Spec, local connstr.HostPort, port int, timeout time.Duration, log *slog.Logger) (*boreProcess, error) {
-	host, to := spec.Server, spec.Server
-	if h, p, err := net.SplitHostPort(spec.Server); err == nil {
+func newBoreProcess(spec Spec, server Server, local connstr.HostPort, port int, timeout time.Duration, log *slog.Logger) (*boreProcess, error) {
+	host, to := server.Addr, server.Addr
+	if h, p, err := net.SplitHostPort(server.Addr); err == nil {
 		host = h
 		if p == strconv.Itoa(bore.DefaultControlPort) {
 			to = h // upstream bore takes a host only and always uses the default control port
@@ -159,8 +158,8 @@ func newBoreProcess(spec Spec, local connstr.HostPort, port int, timeout time.Du
 	if port != 0 {
 		args = append(args, "--port", strconv.Itoa(port))
 	}
-	return &boreProcess{path: spec.BorePath, args: args, secret: spec.Secret, serverHost: host, timeout: timeout,
-		log: log, events: make(chan bore.Event), done: make(chan struct{})}, nil
+	return &boreProcess{path: spec.BorePath, args: args, secret: server.Secret, serverHost: host, timeout: timeout,
+		log: log, done: make(chan struct{})}, nil
 }
 
 // Start runs bore and returns once it printed its public address, or with why it could not.
@@ -269,7 +268,6 @@ func (p *boreProcess) finish(err error) {
 	p.mu.Lock()
 	p.err = err
 	p.mu.Unlock()
-	close(p.events)
 	close(p.done)
 }
 
@@ -296,8 +294,6 @@ func (p *boreProcess) PublicAddr() string {
 	defer p.mu.Unlock()
 	return p.public
 }
-
-func (p *boreProcess) Events() <-chan bore.Event { return p.events }
 
 // Wait returns once bore has exited: nil after Close, else why it ended.
 func (p *boreProcess) Wait() error {

@@ -86,6 +86,12 @@ func echoService(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveEcho(t, ln)
+	return ln.Addr().String()
+}
+
+// serveEcho echoes what each connection to ln sends, until the end of the test.
+func serveEcho(t *testing.T, ln net.Listener) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -101,7 +107,6 @@ func echoService(t *testing.T) string {
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
 }
 
 // closedPort returns a loopback address nothing listens on.
@@ -140,11 +145,13 @@ func roundTrip(t *testing.T, addr string) {
 
 func spec(name, local, server, engine, borePath string) Spec {
 	return Spec{Resource: doc.Resource{Name: name, Type: "tcp", URL: local, Address: local},
-		Server: server, Engine: engine, BorePath: borePath}
+		Servers: []Server{{Addr: server}}, Engine: engine, BorePath: borePath}
 }
 
-// fast are options for tests: short retry and reconnection delays.
-var fast = Options{RetryDelay: 20 * time.Millisecond, ReconnectDelay: 20 * time.Millisecond, ReconnectMaxDelay: 200 * time.Millisecond}
+// fast are options for tests: short retry and reconnection delays, and a reconnect window that leaves a loaded
+// machine time for a few attempts.
+var fast = Options{RetryDelay: 20 * time.Millisecond, ReconnectDelay: 20 * time.Millisecond, ReconnectMaxDelay: 200 * time.Millisecond,
+	ReconnectWindow: 2 * time.Second}
 
 // nextEvent waits for the session's next event.
 func nextEvent(t *testing.T, s *Session) Event {

@@ -115,10 +115,10 @@ func TestOpenNative(t *testing.T) {
 	local, otherLocal := echoService(t), echoService(t)
 	base := runtime.NumGoroutine()
 	sp := spec("db", local, srv.addr(), "", "")
-	sp.Secret = "s3cret"
+	sp.Servers[0].Secret = "s3cret"
 	began := time.Now()
 	other := spec("other", otherLocal, srv.addr(), EngineNative, "")
-	other.Secret = "s3cret"
+	other.Servers[0].Secret = "s3cret"
 	s, err := Open(context.Background(), []Spec{sp, other}, fast)
 	if err != nil {
 		t.Fatal(err)
@@ -165,10 +165,10 @@ func TestOpenRetriesThenNamesServerAndCause(t *testing.T) {
 	srv.stop()
 	var retries atomic.Int32
 	opts := fast
-	opts.OnRetry = func(resource string, err error, delay time.Duration) {
+	opts.Report = func(ev Event) {
 		retries.Add(1)
-		if resource != "db" || delay != fast.RetryDelay {
-			t.Errorf("OnRetry(%s, %v, %v)", resource, err, delay)
+		if ev.Kind != Retrying || ev.Resource != "db" || ev.Server != dead || ev.Delay != fast.RetryDelay || ev.Err == nil {
+			t.Errorf("event during Open: %+v", ev)
 		}
 	}
 	began := time.Now()
@@ -193,7 +193,7 @@ func TestOpenRetriesThenNamesServerAndCause(t *testing.T) {
 func TestOpenDoesNotRetryAuthFailure(t *testing.T) {
 	srv := startServer(t, "right")
 	sp := spec("db", echoService(t), srv.addr(), "", "")
-	sp.Secret = "wrong"
+	sp.Servers[0].Secret = "wrong"
 	_, err := Open(context.Background(), []Spec{sp}, fast)
 	var se *StartError
 	if !errors.As(err, &se) || se.Attempts != 1 || Cause(err) != CauseAuth {
@@ -219,51 +219,10 @@ func TestOpenClosesTheOthersWhenOneFails(t *testing.T) {
 	eventually(t, "the tunnel that opened is closed", func() bool { return srv.srv.Stats().TunnelsOpen == 0 })
 }
 
-func TestSupervisionReconnects(t *testing.T) {
-	for _, engine := range []string{EngineNative, EngineBore} {
-		t.Run(engine, func(t *testing.T) {
-			srv := startServer(t, "")
-			borePath := ""
-			if engine == EngineBore {
-				borePath = boreStandIn(t)
-			}
-			s, err := Open(context.Background(), []Spec{spec("db", echoService(t), srv.addr(), engine, borePath)}, fast)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			before := s.Tunnels()[0].Public
-			roundTrip(t, before)
-
-			srv.stop()
-			began := time.Now()
-			down := nextEvent(t, s)
-			if down.Kind != Down || down.Resource != "db" || down.Err == nil || down.Public != before {
-				t.Fatalf("first event after the server stopped = %+v, want Down", down)
-			}
-			t.Logf("down reported in %v: %v", time.Since(began), down.Err)
-			srv.start()
-			restarted := time.Now()
-			up := nextEvent(t, s)
-			if up.Kind != Up && up.Kind != Moved {
-				t.Fatalf("event after the server restarted = %+v, want Up or Moved", up)
-			}
-			t.Logf("%s %s in %v after the server restarted", up.Kind, up.Public, time.Since(restarted))
-			if up.Kind == Moved && up.Previous != before {
-				t.Errorf("Moved.Previous = %s, want %s", up.Previous, before)
-			}
-			if got := s.Tunnels()[0].Public; got != up.Public {
-				t.Errorf("Tunnels() says %s after the event said %s", got, up.Public)
-			}
-			roundTrip(t, up.Public)
-		})
-	}
-}
-
 func TestExternalEngine(t *testing.T) {
 	srv := startServer(t, "s3cret")
 	sp := spec("db", echoService(t), srv.addr(), EngineBore, boreStandIn(t))
-	sp.Secret = "s3cret"
+	sp.Servers[0].Secret = "s3cret"
 	base := runtime.NumGoroutine()
 	s, err := Open(context.Background(), []Spec{sp}, fast)
 	if err != nil {
@@ -296,7 +255,7 @@ func TestExternalEngineStartFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sp := spec("db", echoService(t), tt.server, EngineBore, borePath)
-			sp.Secret = tt.secret
+			sp.Servers[0].Secret = tt.secret
 			_, err := Open(context.Background(), []Spec{sp}, fast)
 			var se *StartError
 			if !errors.As(err, &se) || Cause(err) != tt.cause || se.Attempts != tt.attempts {
@@ -307,7 +266,7 @@ func TestExternalEngineStartFailures(t *testing.T) {
 }
 
 func TestBoreEnvKeepsTheSecretOffTheCommandLine(t *testing.T) {
-	p, err := newBoreProcess(Spec{Server: "bore.pub:7835", Secret: "s3cret", BorePath: "bore"},
+	p, err := newBoreProcess(Spec{BorePath: "bore"}, Server{Addr: "bore.pub:7835", Secret: "s3cret"},
 		dialable(mustHostPort(t, "0.0.0.0:5432")), 4242, time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
