@@ -251,7 +251,7 @@ func (c *Client) hello(conn *net.TCPConn, r *frameReader, port uint16) (uint16, 
 	case kindError:
 		return 0, &ServerError{Message: m.text}
 	case kindChallenge:
-		return 0, fmt.Errorf("%w (%s)", ErrSecretRequired, errTextMissingSecretCli)
+		return 0, ErrSecretRequired
 	}
 	return 0, fmt.Errorf("%w: unexpected initial non-hello message %s", ErrProtocol, m)
 }
@@ -291,7 +291,7 @@ func (c *Client) dialServer(ctx context.Context) (*net.TCPConn, *frameReader, er
 func handshakeError(err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("%w: timed out waiting for initial message", ErrProtocol)
+		return fmt.Errorf("%w (timed out waiting for initial message)", ErrNoAnswer)
 	}
 	return err
 }

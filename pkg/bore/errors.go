@@ -27,6 +27,8 @@ var (
 
 	// ErrProtocol: the peer broke the bore protocol (bad frame, unexpected message, handshake timeout).
 	ErrProtocol = errors.New("bore protocol error")
+	// ErrNoAnswer: the server accepted the connection but sent nothing in time (not a bore server, or a stuck one).
+	ErrNoAnswer = fmt.Errorf("%w: no answer from the server", ErrProtocol)
 	// ErrFrameTooLong: a frame longer than MaxFrameLength. It is also ErrProtocol.
 	ErrFrameTooLong = fmt.Errorf("%w: frame error, invalid byte length", ErrProtocol)
 

@@ -185,7 +185,7 @@ func (a *app) reportRestore(e lambdaenv.Event) {
 func (a *app) reportTunnelEvent(ev tunnel.Event) {
 	switch ev.Kind {
 	case tunnel.Retrying:
-		a.ui.warn("Starting tunnel %s failed (%s); retrying in %s: %v", ev.Resource, tunnel.Cause(ev.Err), ev.Delay, ev.Err)
+		a.ui.warn("Starting tunnel %s failed: bore server %s: %s; retrying in %s", ev.Resource, ev.Server, tunnel.Describe(ev.Err), ev.Delay)
 	case tunnel.Switching:
 		if tunnel.Cause(ev.Err) == tunnel.CauseAuth {
 			a.ui.warn("Tunnel %s: bore server %s refused the secret (%v): not trying it again; moving to %s", ev.Resource, ev.Server, ev.Err, ev.Next)

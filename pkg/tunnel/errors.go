@@ -13,7 +13,8 @@ const (
 	CauseUnreachable = "unreachable"
 	CauseAuth        = "authentication failed"
 	CausePort        = "no public port available"
-	CauseOther       = "failed"
+	CauseNoAnswer    = "no answer"
+	CauseOther       = "error"
 )
 
 // Cause names why a tunnel could not start, from the errors of pkg/bore (which the external engine maps its
@@ -28,6 +29,8 @@ func Cause(err error) string {
 		return CauseAuth
 	case errors.Is(err, bore.ErrPortUnavailable):
 		return CausePort
+	case errors.Is(err, bore.ErrNoAnswer):
+		return CauseNoAnswer
 	}
 	return CauseOther
 }
@@ -48,8 +51,30 @@ func hint(cause string) string {
 		return "check --secret / BORE_SECRET"
 	case CausePort:
 		return "the server has no free port in its range"
+	case CauseNoAnswer:
+		return "is it a bore server, on that control port?"
 	}
 	return ""
+}
+
+// Describe says in plain words why a server did not take a tunnel: once, without the error chain's repetitions.
+func Describe(err error) string {
+	switch {
+	case errors.Is(err, bore.ErrSecretRequired):
+		return "it requires a secret, and none was given (give --secret, BORE_SECRET or HOST#VARIABLE)"
+	case errors.Is(err, bore.ErrSecretNotRequired):
+		return "it sent no authentication challenge: it needs no secret, or is not a bore server"
+	case errors.Is(err, bore.ErrAuth):
+		return "it refused the secret (check --secret, BORE_SECRET or HOST#VARIABLE)"
+	case errors.Is(err, bore.ErrNoAnswer):
+		return "it accepted the connection but sent nothing (is it a bore server, on that control port?)"
+	}
+	cause := Cause(err)
+	msg := cause
+	if h := hint(cause); h != "" {
+		msg += " (" + h + ")"
+	}
+	return msg + ": " + err.Error()
 }
 
 // StartError is a tunnel that could not be opened.
@@ -61,16 +86,11 @@ type StartError struct {
 }
 
 func (e *StartError) Error() string {
-	cause := Cause(e.Err)
-	msg := fmt.Sprintf("opening the tunnel for %s: bore server %s: %s", e.Resource, e.Server, cause)
-	if h := hint(cause); h != "" {
-		msg += " (" + h + ")"
-	}
 	attempts := "1 attempt"
 	if e.Attempts != 1 {
 		attempts = fmt.Sprintf("%d attempts", e.Attempts)
 	}
-	return fmt.Sprintf("%s, after %s: %v", msg, attempts, e.Err)
+	return fmt.Sprintf("opening the tunnel for %s: bore server %s, after %s: %s", e.Resource, e.Server, attempts, Describe(e.Err))
 }
 
 func (e *StartError) Unwrap() error { return e.Err }

@@ -125,8 +125,8 @@ func TestFailoverAtStartAllDown(t *testing.T) {
 		t.Fatalf("Open = %v, want *StartError", err)
 	}
 	for _, want := range []string{
-		"bore server " + first.addr() + ": connection refused", "after 3 attempts",
-		"bore server " + second.addr() + ": authentication failed", "after 1 attempt",
+		"bore server " + first.addr() + ", after 3 attempts: connection refused",
+		"bore server " + second.addr() + ", after 1 attempt: it refused the secret",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("message %q does not say %q", err, want)
