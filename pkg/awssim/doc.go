@@ -48,8 +48,18 @@
 // EC2 (ec2Query: form POST, XML): DescribeRouteTables with RouteTableId.N and
 // the filters association.subnet-id (explicit associations only, as in EC2),
 // association.main, vpc-id, route-table-id; DescribeSubnets with SubnetId.N and
-// the filters vpc-id, subnet-id, availability-zone. Both page with
-// MaxResults/NextToken. Unknown filters are 400 InvalidParameterValue.
+// the filters vpc-id, subnet-id, availability-zone; DescribeVpcs with VpcId.N
+// and the filters vpc-id, cidr (the primary block), cidr-block-association.
+// cidr-block (any block), is-default, state, answering cidrBlock and
+// cidrBlockAssociationSet (the primary block first, then the associated ones,
+// each "associated"); DescribeSecurityGroups with GroupId.N, GroupName.N and
+// the filters group-id, group-name, vpc-id, answering ipPermissions and
+// ipPermissionsEgress (ipProtocol, fromPort/toPort except for "-1", groups,
+// ipRanges, ipv6Ranges, prefixListIds). All page with MaxResults/NextToken
+// (DescribeRouteTables 5-100, the others 5-1000). A missing ID in an ID list
+// is 400 InvalidRouteTableID.NotFound, InvalidSubnetID.NotFound,
+// InvalidVpcID.NotFound or InvalidGroup.NotFound; unknown filters are 400
+// InvalidParameterValue.
 //
 // # Test controls
 //
@@ -93,6 +103,14 @@
 //	                {"destinationCidrBlock": "0.0.0.0/0", "gatewayId": "igw-1"}]},
 //	    {"id": "rtb-private", "vpcId": "vpc-1", "associations": ["subnet-private"],
 //	     "routes": [{"destinationCidrBlock": "0.0.0.0/0", "natGatewayId": "nat-1", "state": "active"}]}
+//	  ],
+//	  "vpcs": [
+//	    {"id": "vpc-1", "cidrBlock": "10.0.0.0/16", "associatedCidrBlocks": ["100.64.0.0/16"]}
+//	  ],
+//	  "securityGroups": [
+//	    {"id": "sg-1", "name": "lambda", "vpcId": "vpc-1",
+//	     "egress": [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrs": ["10.0.0.0/16"]},
+//	                {"protocol": "-1", "groups": ["sg-db"]}]}
 //	  ]
 //	}
 //
@@ -104,7 +122,12 @@
 // so a test can start from states the API would refuse. Stacks map a stack
 // name to its resources {logicalId, physicalId, type, status}. Route tables
 // have routes {destinationCidrBlock, natGatewayId | instanceId | gatewayId,
-// state active|blackhole}, a main flag and explicit subnet associations.
+// state active|blackhole}, a main flag and explicit subnet associations. VPCs
+// have a primary IPv4 cidrBlock and associatedCidrBlocks. Security groups have
+// name (default: the ID), description, vpcId, ingress and egress rules
+// {protocol "-1" | tcp | udp | ..., fromPort, toPort, cidrs, groups,
+// prefixLists}; a group without "egress" gets the rule EC2 gives every new
+// group (all traffic to 0.0.0.0/0), "egress": [] none.
 //
 // The package awssim/simscript exposes the emulator to testscript scripts.
 //

@@ -92,26 +92,34 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	}
 	form := r.PostForm
 	action := form.Get("Action")
-	switch action {
-	case "ListStackResources":
-		if s.begin(w, r, action, protoCloudFormation) {
-			s.listStackResources(w, form)
+	if op, ok := s.queryOperations()[action]; ok {
+		if s.begin(w, r, action, op.proto) {
+			op.serve(w, form)
 		}
-	case "DescribeRouteTables":
-		if s.begin(w, r, action, protoEC2) {
-			s.describeRouteTables(w, form)
-		}
-	case "DescribeSubnets":
-		if s.begin(w, r, action, protoEC2) {
-			s.describeSubnets(w, form)
-		}
-	default:
-		proto := protoCloudFormation
-		if form.Get("Version") == "2016-11-15" {
-			proto = protoEC2
-		}
-		proto.writeError(w, apiError{status: 400, code: "InvalidAction",
-			message: fmt.Sprintf("The action %s is not valid for this web service (awssim).", action)})
+		return
+	}
+	proto := protoCloudFormation
+	if form.Get("Version") == "2016-11-15" {
+		proto = protoEC2
+	}
+	proto.writeError(w, apiError{status: 400, code: "InvalidAction",
+		message: fmt.Sprintf("The action %s is not valid for this web service (awssim).", action)})
+}
+
+// queryOperation is an operation of the form-encoded protocols.
+type queryOperation struct {
+	proto protocol
+	serve func(http.ResponseWriter, url.Values)
+}
+
+// queryOperations are the query-protocol operations, by Action.
+func (s *Server) queryOperations() map[string]queryOperation {
+	return map[string]queryOperation{
+		"ListStackResources":     {protoCloudFormation, s.listStackResources},
+		"DescribeRouteTables":    {protoEC2, s.describeRouteTables},
+		"DescribeSubnets":        {protoEC2, s.describeSubnets},
+		"DescribeVpcs":           {protoEC2, s.describeVpcs},
+		"DescribeSecurityGroups": {protoEC2, s.describeSecurityGroups},
 	}
 }
 
@@ -238,26 +246,54 @@ func anyIn(want []string, have ...string) bool {
 	return false
 }
 
-// selectPage returns the page (by MaxResults/NextToken) of the sorted IDs of
-// all that are among wantIDs (when given) and match, and the next token. A
-// wanted ID that does not exist is an error, as in EC2.
-func selectPage[T any](form url.Values, all map[string]T, wantIDs []string, notFoundCode, notFoundFormat string, match func(T) bool) ([]string, string, *apiError) {
+// describe is what a Describe* operation's listing takes from the request:
+// the parameter listing wanted IDs (ID.N), the error a missing one gives, the
+// filters it knows, and the largest MaxResults it accepts.
+type describe struct {
+	idParam        string
+	notFoundCode   string
+	notFoundFormat string // with the missing ID
+	filters        []string
+	maxResults     int
+}
+
+// page answers the listing part of a Describe* request: it checks the
+// filters, then returns the page (by MaxResults/NextToken) of the sorted IDs
+// of all that are among the wanted IDs (when given) and match the filters,
+// and the next token. A wanted ID that does not exist is an error, as in EC2.
+// On error it has written the answer and returns false.
+func page[T any](w http.ResponseWriter, form url.Values, op describe, all map[string]T, match func(T, map[string][]string) bool) ([]string, string, bool) {
+	filters := ec2Filters(form)
+	for name := range filters {
+		if !slices.Contains(op.filters, name) {
+			writeEC2Error(w, invalidFilter(name))
+			return nil, "", false
+		}
+	}
+	wantIDs := ec2List(form, op.idParam)
 	for _, id := range wantIDs {
 		if _, ok := all[id]; !ok {
-			return nil, "", &apiError{status: 400, code: notFoundCode, message: fmt.Sprintf(notFoundFormat, id)}
+			writeEC2Error(w, apiError{status: 400, code: op.notFoundCode, message: fmt.Sprintf(op.notFoundFormat, id)})
+			return nil, "", false
 		}
 	}
 	var ids []string
 	for _, id := range slices.Sorted(maps.Keys(all)) {
-		if (len(wantIDs) == 0 || slices.Contains(wantIDs, id)) && match(all[id]) {
+		if (len(wantIDs) == 0 || slices.Contains(wantIDs, id)) && match(all[id], filters) {
 			ids = append(ids, id)
 		}
 	}
-	return ec2Page(form, ids)
+	ids, next, aerr := ec2Page(form, ids, op.maxResults)
+	if aerr != nil {
+		writeEC2Error(w, *aerr)
+		return nil, "", false
+	}
+	return ids, next, true
 }
 
-// ec2Page cuts a sorted ID list by MaxResults/NextToken.
-func ec2Page(form url.Values, ids []string) ([]string, string, *apiError) {
+// ec2Page cuts a sorted ID list by MaxResults/NextToken; MaxResults must be
+// between 5 and maxResults.
+func ec2Page(form url.Values, ids []string, maxResults int) ([]string, string, *apiError) {
 	start, aerr := pageStart(form.Get("NextToken"), len(ids))
 	if aerr != nil {
 		aerr.code = "InvalidNextToken"
@@ -266,7 +302,7 @@ func ec2Page(form url.Values, ids []string) ([]string, string, *apiError) {
 	end := len(ids)
 	if v := form.Get("MaxResults"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 5 || n > 100 {
+		if err != nil || n < 5 || n > maxResults {
 			return nil, "", &apiError{status: 400, code: "InvalidParameterValue",
 				message: fmt.Sprintf("Value ( %s ) for parameter maxResults is invalid. Expecting a value greater than 5.", v)}
 		}
@@ -280,23 +316,14 @@ func ec2Page(form url.Values, ids []string) ([]string, string, *apiError) {
 }
 
 func (s *Server) describeRouteTables(w http.ResponseWriter, form url.Values) {
-	filters := ec2Filters(form)
-	for name := range filters {
-		switch name {
-		case "association.subnet-id", "vpc-id", "association.main", "route-table-id", "association.route-table-association-id":
-		default:
-			writeEC2Error(w, invalidFilter(name))
-			return
-		}
-	}
 	s.mu.Lock()
 	all := maps.Clone(s.routeTables)
 	account := s.account
 	s.mu.Unlock()
-	page, next, aerr := selectPage(form, all, ec2List(form, "RouteTableId"), "InvalidRouteTableID.NotFound", "The routeTable ID '%s' does not exist",
-		func(rt RouteTable) bool { return routeTableMatches(rt, filters) })
-	if aerr != nil {
-		writeEC2Error(w, *aerr)
+	page, next, ok := page(w, form, describe{"RouteTableId", "InvalidRouteTableID.NotFound", "The routeTable ID '%s' does not exist",
+		[]string{"association.subnet-id", "vpc-id", "association.main", "route-table-id", "association.route-table-association-id"}, 100},
+		all, routeTableMatches)
+	if !ok {
 		return
 	}
 
@@ -400,27 +427,18 @@ func routeTableMatches(rt RouteTable, filters map[string][]string) bool {
 }
 
 func (s *Server) describeSubnets(w http.ResponseWriter, form url.Values) {
-	filters := ec2Filters(form)
-	for name := range filters {
-		switch name {
-		case "vpc-id", "subnet-id", "availability-zone":
-		default:
-			writeEC2Error(w, invalidFilter(name))
-			return
-		}
-	}
 	s.mu.Lock()
 	all := maps.Clone(s.subnets)
 	account, region := s.account, s.region
 	s.mu.Unlock()
-	page, next, aerr := selectPage(form, all, ec2List(form, "SubnetId"), "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist",
-		func(sn Subnet) bool {
+	page, next, ok := page(w, form, describe{"SubnetId", "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist",
+		[]string{"vpc-id", "subnet-id", "availability-zone"}, 1000},
+		all, func(sn Subnet, filters map[string][]string) bool {
 			return (filters["vpc-id"] == nil || anyIn(filters["vpc-id"], sn.VpcID)) &&
 				(filters["subnet-id"] == nil || anyIn(filters["subnet-id"], sn.ID)) &&
 				(filters["availability-zone"] == nil || anyIn(filters["availability-zone"], sn.AvailabilityZone))
 		})
-	if aerr != nil {
-		writeEC2Error(w, *aerr)
+	if !ok {
 		return
 	}
 

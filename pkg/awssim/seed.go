@@ -10,12 +10,14 @@ import (
 
 // Seed is the content of a seed file; see the package documentation.
 type Seed struct {
-	Region      string           `json:"region,omitempty"`
-	Account     string           `json:"account,omitempty"`
-	Functions   []Function       `json:"functions,omitempty"`
-	Stacks      map[string]Stack `json:"stacks,omitempty"`
-	Subnets     []Subnet         `json:"subnets,omitempty"`
-	RouteTables []RouteTable     `json:"routeTables,omitempty"`
+	Region         string           `json:"region,omitempty"`
+	Account        string           `json:"account,omitempty"`
+	Functions      []Function       `json:"functions,omitempty"`
+	Stacks         map[string]Stack `json:"stacks,omitempty"`
+	Subnets        []Subnet         `json:"subnets,omitempty"`
+	RouteTables    []RouteTable     `json:"routeTables,omitempty"`
+	VPCs           []VPC            `json:"vpcs,omitempty"`
+	SecurityGroups []SecurityGroup  `json:"securityGroups,omitempty"`
 }
 
 var accountPattern = regexp.MustCompile(`^\d{12}$`)
@@ -80,11 +82,21 @@ func (seed Seed) validate() error {
 			}
 		}
 	}
+	for i, v := range seed.VPCs {
+		if err := v.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("vpcs[%d]: %w", i, err))
+		}
+	}
+	for i, g := range seed.SecurityGroups {
+		if err := g.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("securityGroups[%d]: %w", i, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
-// Apply adds the seed's functions, stacks, subnets and route tables,
-// replacing those with the same names, and takes its region and account
+// Apply adds the seed's functions, stacks, subnets, route tables, VPCs and
+// security groups, replacing those with the same names, and takes its region and account
 // when set.
 func (s *Server) Apply(seed Seed) error {
 	if err := seed.validate(); err != nil {
@@ -103,6 +115,12 @@ func (s *Server) Apply(seed Seed) error {
 	}
 	for _, rt := range seed.RouteTables {
 		s.PutRouteTable(rt)
+	}
+	for _, v := range seed.VPCs {
+		s.PutVPC(v)
+	}
+	for _, g := range seed.SecurityGroups {
+		s.PutSecurityGroup(g)
 	}
 	for name, st := range seed.Stacks {
 		s.PutStack(name, st)

@@ -56,9 +56,11 @@ type Server struct {
 	stacks      map[string]Stack     // by stack name
 	subnets     map[string]Subnet    // by subnet ID
 	routeTables map[string]RouteTable
-	faults      map[string]Fault // by operation name, "*" for all
-	calls       map[string]int   // by operation name
-	throttled   map[string]int   // by operation name: refused by the quotas
+	vpcs        map[string]VPC           // by VPC ID
+	groups      map[string]SecurityGroup // by group ID
+	faults      map[string]Fault         // by operation name, "*" for all
+	calls       map[string]int           // by operation name
+	throttled   map[string]int           // by operation name: refused by the quotas
 	quotas      Quotas
 	buckets     map[int]*bucket // by quotaControlPlane, quotaGetFunction; nil when Off
 	clock       func() time.Time
@@ -88,6 +90,8 @@ func New(opts Options) (*Server, error) {
 		stacks:      map[string]Stack{},
 		subnets:     map[string]Subnet{},
 		routeTables: map[string]RouteTable{},
+		vpcs:        map[string]VPC{},
+		groups:      map[string]SecurityGroup{},
 		faults:      map[string]Fault{},
 		calls:       map[string]int{},
 		throttled:   map[string]int{},
