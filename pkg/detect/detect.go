@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/stptunnel/stptunnel/pkg/connstr"
@@ -46,9 +48,13 @@ type Options struct {
 	Maps      []Map          // validated: each names a resource
 	Scope     Scope
 	VPC       VPCMode // "" is VPCCheck
-	// Public is the longest public address a tunnel could get (the server's host, port 65535): the patched
-	// variables are sized with it to predict Lambda's 4 KB limit before anything is written.
+	// Public is the longest public address a tunnel could get, as the functions will see it: the tunnel host
+	// (--tunnel-host, else the server's host) with port 65535. The patched variables are sized with it to predict
+	// Lambda's 4 KB limit before anything is written, and the VPC check asks whether functions can reach its host.
 	Public connstr.HostPort
+	// TunnelPorts are the public ports the bore server may hand out (DefaultTunnelPorts when zero): a function
+	// kept because its VPC holds a private tunnel host must be allowed TCP egress to all of them.
+	TunnelPorts PortRange
 }
 
 // Result is what detection found.
@@ -65,6 +71,7 @@ type run struct {
 	Options
 	lambda LambdaAPI
 	cfn    CloudFormationAPI
+	ec2    EC2API
 	routes *routeTables
 	result Result
 }
@@ -74,7 +81,10 @@ func Run(ctx context.Context, clients Clients, opts Options) (*Result, error) {
 	if opts.VPC == "" {
 		opts.VPC = VPCCheck
 	}
-	r := &run{Options: opts, lambda: clients.Lambda, cfn: clients.CloudFormation, routes: newRouteTables(clients.EC2)}
+	if opts.TunnelPorts == (PortRange{}) {
+		opts.TunnelPorts = DefaultTunnelPorts
+	}
+	r := &run{Options: opts, lambda: clients.Lambda, cfn: clients.CloudFormation, ec2: clients.EC2, routes: newRouteTables(clients.EC2)}
 	fns, err := r.inScope(ctx)
 	if err != nil {
 		return nil, err
@@ -94,6 +104,7 @@ func Run(ctx context.Context, clients Clients, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	var inVPC []candidate // kept because their VPC holds the tunnel host
 	for i, c := range bound {
 		if c.unreadable {
 			r.skip(c.name, reasonNoAccess, fmt.Sprintf(
@@ -110,6 +121,12 @@ func Run(ctx context.Context, clients Clients, opts Options) (*Result, error) {
 			continue
 		}
 		r.result.Functions = append(r.result.Functions, doc.Function{Name: c.name, ARN: c.arn, Bindings: c.bindings})
+		if c.insideVPC {
+			inVPC = append(inVPC, c)
+		}
+	}
+	if err := r.securityGroups(ctx, inVPC); err != nil {
+		return nil, err
 	}
 	return &r.result, nil
 }
@@ -119,6 +136,7 @@ type candidate struct {
 	function
 	bindings   []doc.Binding
 	unreadable bool
+	insideVPC  bool // its VPC holds the tunnel host, a private address: no NAT needed
 }
 
 func (r *run) skip(name, reason, message string) {
@@ -167,6 +185,9 @@ func (r *run) vpcEgress(ctx context.Context, cs []candidate) ([]string, error) {
 	if r.VPC == VPCAllow {
 		return msgs, nil
 	}
+	if host, private := PrivateIPv4(r.Public.Host); private {
+		return r.privateEgress(ctx, cs, host)
+	}
 	subnets := map[string]string{}
 	for _, c := range cs {
 		if c.unreadable {
@@ -206,6 +227,123 @@ func (r *run) vpcEgress(ctx context.Context, cs []candidate) ([]string, error) {
 		}
 	}
 	return msgs, nil
+}
+
+// privateEgress decides for a tunnel host at a private address: only a function attached to the VPC that holds
+// it reaches it (through the VPC's local route, NAT or not); a function outside any VPC, or in another one, does
+// not (peering, a transit gateway or a VPN might route it, but that is not read: --vpc allow patches it anyway).
+// The VPCs of all the candidates are read in one batch; no route table is needed.
+func (r *run) privateEgress(ctx context.Context, cs []candidate, host netip.Addr) ([]string, error) {
+	msgs := make([]string, len(cs))
+	var ids []string
+	for _, c := range cs {
+		if !c.unreadable && c.vpcID != "" && !slices.Contains(ids, c.vpcID) {
+			ids = append(ids, c.vpcID)
+		}
+	}
+	var vpcs map[string]ec2types.Vpc
+	var denied error
+	if r.VPC == VPCCheck && len(ids) > 0 {
+		var err error
+		if vpcs, err = describeVpcs(ctx, r.ec2, ids); err != nil {
+			if !isDenied(err) {
+				return nil, err
+			}
+			denied = err
+		}
+	}
+	for i, c := range cs {
+		if c.unreadable {
+			continue
+		}
+		v, known := vpcs[c.vpcID]
+		switch {
+		case c.vpcID == "":
+			msgs[i] = fmt.Sprintf("is not attached to a VPC: it cannot reach the tunnel host %s, a private address "+
+				"(use --vpc allow to patch it anyway)", host)
+		case r.VPC == VPCSkip:
+			msgs[i] = fmt.Sprintf("runs in VPC %s and --vpc skip was given", c.vpcID)
+		case denied != nil:
+			msgs[i] = fmt.Sprintf("runs in VPC %s and its CIDR blocks cannot be read (%s on ec2:DescribeVpcs): "+
+				"use --vpc allow to patch it anyway if the VPC holds the tunnel host %s", c.vpcID, errorCode(denied), host)
+		case !known:
+			msgs[i] = fmt.Sprintf("runs in VPC %s, which ec2:DescribeVpcs does not list: it cannot be checked against the tunnel host %s "+
+				"(use --vpc allow to patch it anyway)", c.vpcID, host)
+		case !VPCHolds(v, host):
+			msgs[i] = fmt.Sprintf("runs in VPC %s, whose CIDR blocks (%s) do not hold the tunnel host %s: a private address "+
+				"is reached only from its own VPC (use --vpc allow to patch it anyway if peering or a transit gateway routes to it)",
+				c.vpcID, joinPrefixes(VPCBlocks(v)), host)
+		default:
+			cs[i].insideVPC = true
+		}
+	}
+	return msgs, nil
+}
+
+func joinPrefixes(ps []netip.Prefix) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// securityGroups warns about each function whose security groups together allow no TCP egress to the tunnel host
+// on every tunnel port: it would be patched but time out connecting. The groups of all the functions are read in
+// one batch. A refusal (IAM) is one warning, not an error: the functions are kept, unchecked.
+func (r *run) securityGroups(ctx context.Context, cs []candidate) error {
+	var ids []string
+	for _, c := range cs {
+		for _, g := range c.groups {
+			if !slices.Contains(ids, g) {
+				ids = append(ids, g)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	host, _ := PrivateIPv4(r.Public.Host)
+	groups, err := describeSecurityGroups(ctx, r.ec2, ids)
+	if isDenied(err) {
+		names := make([]string, len(cs))
+		for i, c := range cs {
+			names[i] = c.name
+		}
+		r.result.Warnings = append(r.result.Warnings, fmt.Sprintf("the security groups of %s cannot be read (%s on ec2:DescribeSecurityGroups): "+
+			"whether they allow TCP to the tunnel host %s on ports %s was not checked", strings.Join(names, ", "), errorCode(err), host, r.TunnelPorts))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		var gs []ec2types.SecurityGroup
+		for _, id := range c.groups {
+			if g, ok := groups[id]; ok {
+				gs = append(gs, g)
+			}
+		}
+		if len(gs) == 0 {
+			continue
+		}
+		allowed := EgressPorts(gs, host)
+		if Covers(allowed, r.TunnelPorts) {
+			continue
+		}
+		groupsWord, allow := "security group", "allows"
+		if len(gs) > 1 {
+			groupsWord, allow = "security groups", "allow"
+		}
+		what := fmt.Sprintf("%s no TCP to the tunnel host %s", allow, host)
+		if len(allowed) > 0 {
+			what = fmt.Sprintf("%s TCP to the tunnel host %s only on ports %s", allow, host, formatRanges(allowed))
+		}
+		r.result.Warnings = append(r.result.Warnings, fmt.Sprintf("%s: its %s %s %s, but the bore server hands out tunnel ports in %s: "+
+			"add an egress rule for TCP %s to %s, or its connections to the tunnel will time out",
+			c.name, groupsWord, groupNames(gs), what, r.TunnelPorts, r.TunnelPorts, host))
+	}
+	return nil
 }
 
 // limits predicts what env patch will do to each binding (recorded in the bindings and Result.Decisions) and

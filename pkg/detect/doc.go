@@ -28,6 +28,19 @@
 // batch (DescribeRouteTables filtered by association.subnet-id, then the main tables of the VPCs with subnets
 // left over, 200 filter values per call), one call per page.
 //
+// A tunnel server inside the functions' VPC (Options.Public's host is a private IPv4 address, RFC 1918 or RFC 6598:
+// `--tunnel-host`, else the server's host): a function attached to the VPC whose CIDR blocks (the primary and the
+// associated ones, ec2:DescribeVpcs) hold that address reaches it through the VPC's local route and is kept, NAT or
+// not; every other function — outside any VPC, or in another VPC — is skipped as vpc-no-nat, with a hint to use
+// --vpc allow when peering or a transit gateway routes to it (not read). No route table is read then. The
+// security groups of the kept functions (ec2:DescribeSecurityGroups) must together allow TCP egress to the host on
+// every port the server may hand out (Options.TunnelPorts, DefaultTunnelPorts 1024-65535): where they do not, a
+// warning names the function, its groups and the ports they allow. Rules to another group or a prefix list count as
+// allowing (their members are not read). A name as tunnel host is not resolved and gets the NAT check. Either
+// way, two batched calls: DescribeVpcs for every VPC of a bound function, DescribeSecurityGroups for every group of
+// a kept one (200 filter values per call, one call per page). Refusals (IAM): DescribeVpcs skips the VPC functions
+// with a hint; DescribeSecurityGroups is one warning, the functions kept unchecked.
+//
 // A bound variable whose value a tunnel cannot carry (connstr.Unsupported) is not a skip reason: the function
 // is listed and Result.Warnings says why env patch will refuse it. A convention or map binding whose value names
 // something else (a deployed cloud database) is the resource all the same: each binding's "action" (and

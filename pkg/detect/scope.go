@@ -51,6 +51,7 @@ type function struct {
 	envError  *lambdatypes.EnvironmentError
 	vpcID     string
 	subnets   []string
+	groups    []string // its security groups, when in a VPC
 }
 
 func fromConfiguration(c lambdatypes.FunctionConfiguration) function {
@@ -59,7 +60,7 @@ func fromConfiguration(c lambdatypes.FunctionConfiguration) function {
 		f.env, f.envError = c.Environment.Variables, c.Environment.Error
 	}
 	if c.VpcConfig != nil && aws.ToString(c.VpcConfig.VpcId) != "" && len(c.VpcConfig.SubnetIds) > 0 {
-		f.vpcID, f.subnets = aws.ToString(c.VpcConfig.VpcId), c.VpcConfig.SubnetIds
+		f.vpcID, f.subnets, f.groups = aws.ToString(c.VpcConfig.VpcId), c.VpcConfig.SubnetIds, c.VpcConfig.SecurityGroupIds
 	}
 	return f
 }

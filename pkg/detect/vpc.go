@@ -94,7 +94,9 @@ func Egress(subnets []string, vpcID string, tables []ec2types.RouteTable) (ok bo
 
 // EC2API is the part of the EC2 client detect uses.
 type EC2API interface {
-	DescribeRouteTables(context.Context, *ec2.DescribeRouteTablesInput, ...func(*ec2.Options)) (*ec2.DescribeRouteTablesOutput, error)
+	ec2.DescribeRouteTablesAPIClient
+	ec2.DescribeVpcsAPIClient
+	ec2.DescribeSecurityGroupsAPIClient
 }
 
 // maxFilterValues is how many values one EC2 filter takes.
@@ -149,19 +151,67 @@ func (rt *routeTables) load(ctx context.Context, subnets map[string]string) erro
 
 func (rt *routeTables) describe(ctx context.Context, filters ...ec2types.Filter) error {
 	p := ec2.NewDescribeRouteTablesPaginator(rt.ec2, &ec2.DescribeRouteTablesInput{Filters: filters})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("reading route tables (ec2:DescribeRouteTables): %w", err)
-		}
+	return eachPage(ctx, p, "route tables (ec2:DescribeRouteTables)", func(page *ec2.DescribeRouteTablesOutput) {
 		for _, t := range page.RouteTables {
 			if id := aws.ToString(t.RouteTableId); !rt.seen[id] {
 				rt.seen[id] = true
 				rt.tables = append(rt.tables, t)
 			}
 		}
+	})
+}
+
+// pager is an EC2 paginator returning pages of type O.
+type pager[O any] interface {
+	HasMorePages() bool
+	NextPage(context.Context, ...func(*ec2.Options)) (O, error)
+}
+
+// eachPage reads every page of p, handing each to f; what names the call in an error.
+func eachPage[O any](ctx context.Context, p pager[O], what string, f func(O)) error {
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", what, err)
+		}
+		f(page)
 	}
 	return nil
+}
+
+// describeByID reads the EC2 objects ids name with the paginators newPager makes, filtered by filterName, 200
+// values per call, every page; an ID that does not exist is absent from the answer. what names the call in errors.
+func describeByID[O, T any](ctx context.Context, ids []string, filterName, what string, newPager func(ec2types.Filter) pager[O],
+	items func(O) []T, idOf func(T) *string) (map[string]T, error) {
+	out := map[string]T{}
+	for chunk := range slices.Chunk(ids, maxFilterValues) {
+		if err := eachPage(ctx, newPager(ec2types.Filter{Name: aws.String(filterName), Values: chunk}), what, func(page O) {
+			for _, x := range items(page) {
+				out[aws.ToString(idOf(x))] = x
+			}
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func describeVpcs(ctx context.Context, api EC2API, ids []string) (map[string]ec2types.Vpc, error) {
+	return describeByID(ctx, ids, "vpc-id", "VPCs (ec2:DescribeVpcs)",
+		func(f ec2types.Filter) pager[*ec2.DescribeVpcsOutput] {
+			return ec2.NewDescribeVpcsPaginator(api, &ec2.DescribeVpcsInput{Filters: []ec2types.Filter{f}})
+		},
+		func(o *ec2.DescribeVpcsOutput) []ec2types.Vpc { return o.Vpcs },
+		func(v ec2types.Vpc) *string { return v.VpcId })
+}
+
+func describeSecurityGroups(ctx context.Context, api EC2API, ids []string) (map[string]ec2types.SecurityGroup, error) {
+	return describeByID(ctx, ids, "group-id", "security groups (ec2:DescribeSecurityGroups)",
+		func(f ec2types.Filter) pager[*ec2.DescribeSecurityGroupsOutput] {
+			return ec2.NewDescribeSecurityGroupsPaginator(api, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{f}})
+		},
+		func(o *ec2.DescribeSecurityGroupsOutput) []ec2types.SecurityGroup { return o.SecurityGroups },
+		func(g ec2types.SecurityGroup) *string { return g.GroupId })
 }
 
 // isDenied reports an IAM refusal: EC2 answers UnauthorizedOperation, other services AccessDenied(Exception).

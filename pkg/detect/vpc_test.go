@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
 
@@ -106,5 +108,109 @@ func TestParseVPCMode(t *testing.T) {
 		if _, err := ParseVPCMode(s); err == nil {
 			t.Errorf("ParseVPCMode(%q) succeeded", s)
 		}
+	}
+}
+
+func TestPrivateIPv4(t *testing.T) {
+	for _, tt := range []struct {
+		host    string
+		private bool
+	}{
+		{"10.0.1.5", true}, {"172.16.0.1", true}, {"172.31.255.254", true}, {"192.168.1.1", true},
+		{"100.64.3.4", true}, {"100.127.0.1", true}, {"::ffff:10.0.1.5", true},
+		{"172.32.0.1", false}, {"100.128.0.1", false}, {"54.170.1.2", false}, {"127.0.0.1", false},
+		{"fd00::1", false}, // IPv6: VPC blocks are read as IPv4 only
+		{"bore.pub", false}, {"ip-10-0-1-5.eu-west-1.compute.internal", false}, {"", false},
+	} {
+		if _, got := PrivateIPv4(tt.host); got != tt.private {
+			t.Errorf("PrivateIPv4(%q) = %v, want %v", tt.host, got, tt.private)
+		}
+	}
+}
+
+func vpc(primary string, associated ...string) ec2types.Vpc {
+	v := ec2types.Vpc{VpcId: aws.String("vpc-1"), CidrBlock: aws.String(primary)}
+	for _, c := range append([]string{primary}, associated...) {
+		state := ec2types.VpcCidrBlockStateCodeAssociated
+		if c == "10.9.0.0/16" {
+			state = ec2types.VpcCidrBlockStateCodeDisassociated
+		}
+		v.CidrBlockAssociationSet = append(v.CidrBlockAssociationSet, ec2types.VpcCidrBlockAssociation{
+			CidrBlock: aws.String(c), CidrBlockState: &ec2types.VpcCidrBlockState{State: state}})
+	}
+	return v
+}
+
+func TestVPCHolds(t *testing.T) {
+	v := vpc("10.0.0.0/16", "100.64.0.0/16", "10.9.0.0/16")
+	if got := fmt.Sprint(VPCBlocks(v)); got != "[10.0.0.0/16 100.64.0.0/16]" {
+		t.Errorf("VPCBlocks = %s: want the primary and the associated block, not the disassociated one", got)
+	}
+	for _, tt := range []struct {
+		addr string
+		want bool
+	}{
+		{"10.0.1.5", true}, {"10.0.255.255", true}, {"100.64.3.4", true},
+		{"10.1.0.5", false}, {"10.9.0.5", false}, {"192.168.0.1", false},
+	} {
+		if got := VPCHolds(v, netip.MustParseAddr(tt.addr)); got != tt.want {
+			t.Errorf("VPCHolds(%s) = %v, want %v", tt.addr, got, tt.want)
+		}
+	}
+	// A VPC described without its association set still has its primary block.
+	if !VPCHolds(ec2types.Vpc{CidrBlock: aws.String("10.0.0.0/16")}, netip.MustParseAddr("10.0.0.9")) {
+		t.Error("the primary block alone does not hold 10.0.0.9")
+	}
+}
+
+func rule(proto string, from, to int32, cidrs ...string) ec2types.IpPermission {
+	p := ec2types.IpPermission{IpProtocol: aws.String(proto)}
+	if proto != "-1" {
+		p.FromPort, p.ToPort = aws.Int32(from), aws.Int32(to)
+	}
+	for _, c := range cidrs {
+		p.IpRanges = append(p.IpRanges, ec2types.IpRange{CidrIp: aws.String(c)})
+	}
+	return p
+}
+
+func group(id string, egress ...ec2types.IpPermission) ec2types.SecurityGroup {
+	return ec2types.SecurityGroup{GroupId: aws.String(id), GroupName: aws.String(id), IpPermissionsEgress: egress}
+}
+
+func TestEgressPorts(t *testing.T) {
+	host := netip.MustParseAddr("10.0.1.5")
+	toGroup := rule("tcp", 5432, 5432)
+	toGroup.UserIdGroupPairs = []ec2types.UserIdGroupPair{{GroupId: aws.String("sg-server")}}
+	toList := rule("-1", 0, 0)
+	toList.PrefixListIds = []ec2types.PrefixListId{{PrefixListId: aws.String("pl-1")}}
+	tests := []struct {
+		name   string
+		groups []ec2types.SecurityGroup
+		want   string
+		covers bool
+	}{
+		{"EC2's default egress: all traffic anywhere", []ec2types.SecurityGroup{group("sg-1", rule("-1", 0, 0, "0.0.0.0/0"))}, "[0-65535]", true},
+		{"the tunnel range to the VPC", []ec2types.SecurityGroup{group("sg-1", rule("tcp", 1024, 65535, "10.0.0.0/16"))}, "[1024-65535]", true},
+		{"only the database port", []ec2types.SecurityGroup{group("sg-1", rule("tcp", 5432, 5432, "10.0.0.0/16"))}, "[5432]", false},
+		{"all TCP but to another network", []ec2types.SecurityGroup{group("sg-1", rule("tcp", 0, 65535, "10.1.0.0/16"))}, "[]", false},
+		{"UDP only", []ec2types.SecurityGroup{group("sg-1", rule("udp", 0, 65535, "0.0.0.0/0"))}, "[]", false},
+		{"protocol number 6 is TCP", []ec2types.SecurityGroup{group("sg-1", rule("6", 1024, 65535, "10.0.1.5/32"))}, "[1024-65535]", true},
+		{"no egress at all", []ec2types.SecurityGroup{group("sg-1")}, "[]", false},
+		{"two groups together cover it", []ec2types.SecurityGroup{
+			group("sg-1", rule("tcp", 1024, 30000, "10.0.0.0/8")), group("sg-2", rule("tcp", 30001, 65535, "10.0.1.0/24"), rule("tcp", 443, 443, "0.0.0.0/0"))},
+			"[443 1024-65535]", true},
+		{"a gap of one port", []ec2types.SecurityGroup{group("sg-1", rule("tcp", 1024, 40000, "10.0.0.0/16"), rule("tcp", 40002, 65535, "10.0.0.0/16"))},
+			"[1024-40000 40002-65535]", false},
+		{"a group destination is not read: counts", []ec2types.SecurityGroup{group("sg-1", toGroup)}, "[5432]", false},
+		{"a prefix list is not read: counts", []ec2types.SecurityGroup{group("sg-1", toList)}, "[0-65535]", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := EgressPorts(tt.groups, host)
+			if fmt.Sprint(got) != tt.want || Covers(got, DefaultTunnelPorts) != tt.covers {
+				t.Errorf("EgressPorts = %v (covers %v), want %s (covers %v)", got, Covers(got, DefaultTunnelPorts), tt.want, tt.covers)
+			}
+		})
 	}
 }
