@@ -57,6 +57,7 @@ function readInputs(env) {
     stack: get('stack'),
     map: lines(get('map')),
     server: servers(get('server')),
+    tunnelHost: get('tunnel-host'),
     secret: get('secret'),
     region: get('region'),
     vpc: get('vpc'),
@@ -83,6 +84,7 @@ function detectArgs(inputs) {
   if (inputs.stack) args.push(flag('stack', inputs.stack));
   for (const m of inputs.map) args.push(flag('map', m));
   if (inputs.vpc) args.push(flag('vpc', inputs.vpc));
+  if (inputs.tunnelHost) args.push(flag('tunnel-host', inputs.tunnelHost));
   return args;
 }
 
@@ -92,6 +94,7 @@ function detectArgs(inputs) {
 function tunnelOpenArgs(inputs) {
   const args = ['tunnel', 'open', '--detach', ...globalArgs(inputs)];
   for (const s of inputs.server || []) args.push(flag('to', s));
+  if (inputs.tunnelHost) args.push(flag('tunnel-host', inputs.tunnelHost));
   return args;
 }
 
@@ -107,11 +110,13 @@ function tunnelCloseArgs(inputs) {
   return ['tunnel', 'close', ...globalArgs(inputs)];
 }
 
-// childEnv is the environment every stptunnel process gets: the job's, the state dir, and the bore secret (in the
-// environment rather than argv, which any process on the runner can list).
+// childEnv is the environment every stptunnel process gets: the job's, the state dir, the bore secret (in the
+// environment rather than argv, which any process on the runner can list) and the servers, which detect (it has
+// no --to) reads from BORE_SERVER to size the patched variables and to check VPC functions against them.
 function childEnv(env, inputs, stateDir) {
   const out = { ...env, STPTUNNEL_STATE_DIR: stateDir };
   if (inputs.secret) out.BORE_SECRET = inputs.secret;
+  if (inputs.server && inputs.server.length > 0) out.BORE_SERVER = inputs.server.join(',');
   return out;
 }
 

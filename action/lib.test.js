@@ -34,6 +34,7 @@ test('argv carries every input as --flag=value and never the secret', () => {
     INPUT_VPC: 'allow',
     INPUT_REGION: 'eu-west-1',
     INPUT_SERVER: '127.0.0.1:7835',
+    'INPUT_TUNNEL-HOST': '10.0.1.5',
     INPUT_SECRET: 's3cret-value',
   });
   assert.deepEqual(lib.detectArgs(inputs), [
@@ -46,8 +47,16 @@ test('argv carries every input as --flag=value and never the secret', () => {
     '--stack=my stack; rm -rf /',
     '--map=DATABASE_URL=db',
     '--vpc=allow',
+    '--tunnel-host=10.0.1.5',
   ]);
-  assert.deepEqual(lib.tunnelOpenArgs(inputs), ['tunnel', 'open', '--detach', '--region=eu-west-1', '--to=127.0.0.1:7835']);
+  assert.deepEqual(lib.tunnelOpenArgs(inputs), [
+    'tunnel',
+    'open',
+    '--detach',
+    '--region=eu-west-1',
+    '--to=127.0.0.1:7835',
+    '--tunnel-host=10.0.1.5',
+  ]);
   assert.deepEqual(lib.envPatchArgs(inputs), ['env', 'patch', '--region=eu-west-1']);
   assert.deepEqual(lib.envRestoreArgs(inputs), ['env', 'restore', '--region=eu-west-1']);
   assert.deepEqual(lib.tunnelCloseArgs(inputs), ['tunnel', 'close', '--region=eu-west-1']);
@@ -76,14 +85,21 @@ test('server lists the bore servers in order, one --to each, and their secrets s
   assert.deepEqual(lib.secretsToMask(inputs), [], 'variables the step does not set mask nothing');
   const child = lib.childEnv(env, inputs, '/tmp/s');
   assert.equal(child.BORE_SECRET_EU, 'eu-s3cret', 'the CLI reads each server secret from the environment');
+  assert.equal(child.BORE_SERVER, 'eu.example.com#BORE_SECRET_EU,us.example.com:7000#BORE_SECRET_US,bore.pub', 'detect reads the servers there');
   assert.ok(!lib.tunnelOpenArgs(inputs).some((a) => a.includes('s3cret')));
   assert.deepEqual(lib.tunnelOpenArgs(lib.readInputs({})), ['tunnel', 'open', '--detach']);
 });
 
-test('the child environment carries the state dir and the secret', () => {
+test('the child environment carries the state dir, the secret and the servers', () => {
   const env = { PATH: '/bin', BORE_SECRET: 'from-the-job' };
   assert.deepEqual(lib.childEnv(env, { secret: 'input-secret' }, '/tmp/s'), { PATH: '/bin', BORE_SECRET: 'input-secret', STPTUNNEL_STATE_DIR: '/tmp/s' });
   assert.deepEqual(lib.childEnv(env, { secret: '' }, '/tmp/s'), { PATH: '/bin', BORE_SECRET: 'from-the-job', STPTUNNEL_STATE_DIR: '/tmp/s' });
+  assert.deepEqual(lib.childEnv(env, { secret: '', server: ['bore.example.com:7835'] }, '/tmp/s'), {
+    PATH: '/bin',
+    BORE_SECRET: 'from-the-job',
+    BORE_SERVER: 'bore.example.com:7835',
+    STPTUNNEL_STATE_DIR: '/tmp/s',
+  });
   assert.equal(env.STPTUNNEL_STATE_DIR, undefined);
 });
 

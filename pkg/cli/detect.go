@@ -21,7 +21,7 @@ func (a *app) detectCommand() *cli.Command {
 			"  - by value: a variable whose value already names the resource's local address.\n" +
 			"A variable bound by name points at the tunnel during the session whatever it held (the cloud database);\n" +
 			"one bound by value is rewritten in place. Each binding says which (\"action\": replace | in-place).",
-		Flags:  withGlobals([]cli.Flag{localFlag()}, scopeFlags(), outFlag()),
+		Flags:  withGlobals([]cli.Flag{localFlag()}, scopeFlags(), []cli.Flag{tunnelHostFlag()}, outFlag()),
 		Action: a.detectAction,
 	}
 }

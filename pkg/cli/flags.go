@@ -26,12 +26,13 @@ const (
 	flagMap      = "map"
 	flagVPC      = "vpc"
 
-	flagTo       = "to"
-	flagSecret   = "secret"
-	flagEngine   = "engine"
-	flagBorePath = "bore-path"
-	flagDetach   = "detach"
-	flagWindow   = "reconnect-window"
+	flagTo         = "to"
+	flagTunnelHost = "tunnel-host"
+	flagSecret     = "secret"
+	flagEngine     = "engine"
+	flagBorePath   = "bore-path"
+	flagDetach     = "detach"
+	flagWindow     = "reconnect-window"
 
 	flagOut         = "out"
 	flagDryRun      = "dry-run"
@@ -51,16 +52,17 @@ const (
 	flagMaxTunnels  = "max-tunnels-per-client"
 	flagMaxPending  = "max-pending-per-client"
 
-	envRegion    = "AWS_REGION"
-	envProfile   = "AWS_PROFILE"
-	envStateDir  = "STPTUNNEL_STATE_DIR"
-	envNoColor   = "NO_COLOR"
-	envBoreSrv   = "BORE_SERVER"
-	envBoreSec   = "BORE_SECRET"
-	envBorePath  = "STPTUNNEL_BORE_PATH"
-	envLocalPort = "BORE_LOCAL_PORT"
-	envMinPort   = "BORE_MIN_PORT"
-	envMaxPort   = "BORE_MAX_PORT"
+	envRegion     = "AWS_REGION"
+	envProfile    = "AWS_PROFILE"
+	envStateDir   = "STPTUNNEL_STATE_DIR"
+	envNoColor    = "NO_COLOR"
+	envBoreSrv    = "BORE_SERVER"
+	envBoreSec    = "BORE_SECRET"
+	envBorePath   = "STPTUNNEL_BORE_PATH"
+	envTunnelHost = "STPTUNNEL_TUNNEL_HOST"
+	envLocalPort  = "BORE_LOCAL_PORT"
+	envMinPort    = "BORE_MIN_PORT"
+	envMaxPort    = "BORE_MAX_PORT"
 
 	defaultStateDir = statedir.DefaultName
 
@@ -110,12 +112,20 @@ func tunnelFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: flagTo, Category: catTunnel, EnvVars: []string{envBoreSrv}, DefaultText: tunnel.DefaultServer,
 			Usage: "bore server, `HOST[:CONTROL_PORT][#SECRET_VAR]`; repeat it (or separate with commas) to list fallbacks in order of preference; #SECRET_VAR names the environment variable holding that server's secret"},
+		tunnelHostFlag(),
 		&cli.StringFlag{Name: flagSecret, Category: catTunnel, EnvVars: []string{envBoreSec}, Usage: "bore server secret (for every server without its own #SECRET_VAR)"},
 		&cli.DurationFlag{Name: flagWindow, Category: catTunnel, Value: tunnel.DefaultReconnectWindow,
 			Usage: "how long a tunnel that lost its server retries it before moving to the next --to server (or giving up)"},
 		&cli.StringFlag{Name: flagEngine, Category: catTunnel, Value: "native", Usage: "native (built in) | bore (external bore binary)"},
 		&cli.StringFlag{Name: flagBorePath, Category: catTunnel, EnvVars: []string{envBorePath}, Usage: "path of the bore binary for --engine bore"},
 	}
+}
+
+// tunnelHostFlag is --tunnel-host: tunnel open and dev write it into the variables, detect checks VPC functions
+// against it.
+func tunnelHostFlag() cli.Flag {
+	return &cli.StringFlag{Name: flagTunnelHost, Category: catTunnel, EnvVars: []string{envTunnelHost},
+		Usage: "the `HOST` the functions reach the bore server by, when not --to's (a server inside their VPC: its private address); one --to only"}
 }
 
 func patchFlags() []cli.Flag {

@@ -134,23 +134,60 @@ func (a *app) detectOptions(c *cli.Context, locals []session.Local) (session.Det
 	if len(scope.Functions) > 0 && (scope.Prefix != "" || scope.Stack != "") {
 		return session.DetectOptions{}, usageError("--function selects exactly the functions named: it cannot be combined with --prefix or --stack")
 	}
-	return session.DetectOptions{Locals: locals, Maps: c.StringSlice(flagMap), Scope: scope, VPC: vpc, Public: a.worstPublic(c)}, nil
+	host, err := tunnelHost(c)
+	if err != nil {
+		return session.DetectOptions{}, err
+	}
+	opts := session.DetectOptions{Locals: locals, Maps: c.StringSlice(flagMap), Scope: scope, VPC: vpc, Public: a.worstPublic(c, host),
+		TunnelHost: host}
+	if opts.TunnelHost == "" {
+		opts.TunnelHost, _, _ = bore.SplitServer(firstServer(a.servers(c)))
+	}
+	return opts, nil
 }
 
-// worstPublic is the longest public address a tunnel could get: the longest host among the bore servers (--to
-// when the command has it, else BORE_SERVER, else bore.pub) with a five-digit port. Detect sizes patched
-// variables with it.
-func (a *app) worstPublic(c *cli.Context) connstr.HostPort {
-	var servers []string
+// tunnelHost is --tunnel-host, checked; "" when not given.
+func tunnelHost(c *cli.Context) (string, error) {
+	host, err := tunnel.ParseTunnelHost(c.String(flagTunnelHost))
+	if err != nil {
+		return "", usageError("--%s %v", flagTunnelHost, err)
+	}
+	return host, nil
+}
+
+// servers are the --to entries, as given (--to when the command has it, else BORE_SERVER).
+func (a *app) servers(c *cli.Context) []string {
 	for _, ctx := range c.Lineage() {
 		if slices.Contains(ctx.FlagNames(), flagTo) {
-			servers = ctx.StringSlice(flagTo)
+			if servers := ctx.StringSlice(flagTo); len(servers) > 0 {
+				return servers
+			}
 			break
 		}
 	}
-	if len(servers) == 0 {
-		servers = []string{a.getenv(envBoreSrv)}
+	return []string{a.getenv(envBoreSrv)}
+}
+
+// firstServer is the first server of the --to entries, HOST[:PORT] (its #SECRET_VAR dropped), or bore.pub.
+func firstServer(entries []string) string {
+	for _, entry := range entries {
+		for _, s := range strings.Split(entry, ",") {
+			if s, _, _ = strings.Cut(s, "#"); strings.TrimSpace(s) != "" {
+				return strings.TrimSpace(s)
+			}
+		}
 	}
+	return tunnel.DefaultServer
+}
+
+// worstPublic is the longest public address a tunnel could get, as the functions see it: the tunnel host when
+// given, else the longest host among the bore servers (--to when the command has it, else BORE_SERVER, else
+// bore.pub), with a five-digit port. Detect sizes patched variables with it.
+func (a *app) worstPublic(c *cli.Context, tunnelHost string) connstr.HostPort {
+	if tunnelHost != "" {
+		return connstr.HostPort{Host: tunnelHost, Port: 65535}
+	}
+	servers := a.servers(c)
 	worst := connstr.HostPort{Host: tunnel.DefaultServer, Port: 65535}
 	longest := 0
 	for _, entry := range servers {
@@ -175,6 +212,19 @@ func (a *app) tunnelOptions(c *cli.Context, locals []session.Local) (session.Tun
 	window := c.Duration(flagWindow)
 	if window <= 0 {
 		return session.TunnelOptions{}, usageError("--%s must be positive, got %v", flagWindow, window)
+	}
+	host, err := tunnelHost(c)
+	if err != nil {
+		return session.TunnelOptions{}, err
+	}
+	if host != "" {
+		// A tunnel host is one server's private address: a tunnel failing over to another server would name it
+		// still, and the functions behind it (no NAT, as a rule) could reach no other server anyway.
+		if len(servers) != 1 {
+			return session.TunnelOptions{}, usageError("--%s names one server's address: give a single --%s with it (not %s)",
+				flagTunnelHost, flagTo, tunnel.Addrs(servers))
+		}
+		servers[0].TunnelHost = host
 	}
 	opts := session.TunnelOptions{Locals: locals, Servers: servers, Engine: c.String(flagEngine), ReconnectWindow: window}
 	switch opts.Engine {

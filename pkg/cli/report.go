@@ -39,6 +39,10 @@ func (a *app) report(ev session.Event) {
 		u.warn("%s is a public server: while this session runs, anyone who finds the port reaches %s. "+
 			"For sensitive data use a self-hosted server (`stptunnel bore server --secret ...`)", e.Server, e.Resources)
 	case session.TunnelStarted:
+		if dialed := tunnel.DialedAddr(e.Tunnel); dialed != e.Tunnel.Public {
+			u.ok("Starting tunnel: %s → %s (this machine reaches it at %s)", e.Tunnel.Resource, e.Tunnel.Public, dialed)
+			break
+		}
 		u.ok("Starting tunnel: %s → %s", e.Tunnel.Resource, e.Tunnel.Public)
 	case session.TunnelsHeld:
 		u.info("Tunnels held by process %d; `stptunnel tunnel status` shows them, `stptunnel tunnel close` ends them", e.PID)

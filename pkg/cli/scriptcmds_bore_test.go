@@ -60,13 +60,14 @@ var boreServers = struct {
 }{m: map[*testscript.TestScript]map[string]*scriptBoreServer{}}
 
 type scriptBoreServer struct {
-	secret string
-	port   int
-	srv    *bore.Server
+	secret  string
+	tunnels string // where the public ports listen, when not on the control port's 127.0.0.1
+	port    int
+	srv     *bore.Server
 }
 
 func (s *scriptBoreServer) start() error {
-	srv, err := bore.NewServer(bore.ServerConfig{BindAddr: "127.0.0.1", ControlPort: s.port, Secret: s.secret})
+	srv, err := bore.NewServer(bore.ServerConfig{BindAddr: "127.0.0.1", BindTunnels: s.tunnels, ControlPort: s.port, Secret: s.secret})
 	if err != nil {
 		return err
 	}
@@ -107,16 +108,23 @@ func scriptServer(ts *testscript.TestScript, name string) *scriptBoreServer {
 }
 
 // cmdBoreServer starts a bore server on 127.0.0.1 with a random control port and exports its address as VAR
-// (default BORE_SERVER): `boreserver [--secret S] [VAR]`. A script may run several, each under its own VAR.
+// (default BORE_SERVER): `boreserver [--secret S] [--tunnels ADDR] [VAR]`. A script may run several, each under
+// its own VAR. --tunnels puts the public ports on another loopback address (such as 127.0.0.2), the "private
+// address" of a server inside the functions' VPC.
 func cmdBoreServer(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! boreserver")
 	}
 	s := &scriptBoreServer{}
-	if len(args) >= 2 && args[0] == "--secret" {
-		s.secret, args = args[1], args[2:]
+	for len(args) >= 2 && (args[0] == "--secret" || args[0] == "--tunnels") {
+		if args[0] == "--secret" {
+			s.secret = args[1]
+		} else {
+			s.tunnels = args[1]
+		}
+		args = args[2:]
 	}
-	name := serverVar(ts, "boreserver [--secret S]", args)
+	name := serverVar(ts, "boreserver [--secret S] [--tunnels ADDR]", args)
 	ts.Check(s.start())
 	boreServers.Lock()
 	if boreServers.m[ts] == nil {

@@ -40,7 +40,7 @@ func (a *app) tunnelStatus(c *cli.Context) error {
 	probes := make([]error, len(st.Tunnels))
 	var wg sync.WaitGroup
 	for i, t := range st.Tunnels {
-		wg.Go(func() { probes[i] = tunnel.Probe(c.Context, t.Public, 3*time.Second) })
+		wg.Go(func() { probes[i] = tunnel.ProbeTunnel(c.Context, t, 3*time.Second) })
 	}
 	wg.Wait()
 	down := 0

@@ -48,10 +48,13 @@ type Options struct {
 	Maps      []Map          // validated: each names a resource
 	Scope     Scope
 	VPC       VPCMode // "" is VPCCheck
-	// Public is the longest public address a tunnel could get, as the functions will see it: the tunnel host
-	// (--tunnel-host, else the server's host) with port 65535. The patched variables are sized with it to predict
-	// Lambda's 4 KB limit before anything is written, and the VPC check asks whether functions can reach its host.
+	// Public is the longest public address a tunnel could get, as the functions will see it (the tunnel host, else
+	// the longest server host, with port 65535): the patched variables are sized with it to predict Lambda's 4 KB
+	// limit before anything is written.
 	Public connstr.HostPort
+	// TunnelHost is the host the functions will reach the bore server by (--tunnel-host, else the server's host);
+	// "" means Public's. The VPC check asks whether functions can reach it.
+	TunnelHost string
 	// TunnelPorts are the public ports the bore server may hand out (DefaultTunnelPorts when zero): a function
 	// kept because its VPC holds a private tunnel host must be allowed TCP egress to all of them.
 	TunnelPorts PortRange
@@ -83,6 +86,9 @@ func Run(ctx context.Context, clients Clients, opts Options) (*Result, error) {
 	}
 	if opts.TunnelPorts == (PortRange{}) {
 		opts.TunnelPorts = DefaultTunnelPorts
+	}
+	if opts.TunnelHost == "" {
+		opts.TunnelHost = opts.Public.Host
 	}
 	r := &run{Options: opts, lambda: clients.Lambda, cfn: clients.CloudFormation, ec2: clients.EC2, routes: newRouteTables(clients.EC2)}
 	fns, err := r.inScope(ctx)
@@ -185,7 +191,7 @@ func (r *run) vpcEgress(ctx context.Context, cs []candidate) ([]string, error) {
 	if r.VPC == VPCAllow {
 		return msgs, nil
 	}
-	if host, private := PrivateIPv4(r.Public.Host); private {
+	if host, private := PrivateIPv4(r.TunnelHost); private {
 		return r.privateEgress(ctx, cs, host)
 	}
 	subnets := map[string]string{}
@@ -303,7 +309,7 @@ func (r *run) securityGroups(ctx context.Context, cs []candidate) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	host, _ := PrivateIPv4(r.Public.Host)
+	host, _ := PrivateIPv4(r.TunnelHost)
 	groups, err := describeSecurityGroups(ctx, r.ec2, ids)
 	if isDenied(err) {
 		names := make([]string, len(cs))

@@ -28,7 +28,7 @@
 // batch (DescribeRouteTables filtered by association.subnet-id, then the main tables of the VPCs with subnets
 // left over, 200 filter values per call), one call per page.
 //
-// A tunnel server inside the functions' VPC (Options.Public's host is a private IPv4 address, RFC 1918 or RFC 6598:
+// A tunnel server inside the functions' VPC (Options.TunnelHost is a private IPv4 address, RFC 1918 or RFC 6598:
 // `--tunnel-host`, else the server's host): a function attached to the VPC whose CIDR blocks (the primary and the
 // associated ones, ec2:DescribeVpcs) hold that address reaches it through the VPC's local route and is kept, NAT or
 // not; every other function — outside any VPC, or in another VPC — is skipped as vpc-no-nat, with a hint to use

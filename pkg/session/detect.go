@@ -18,9 +18,12 @@ type DetectOptions struct {
 	Maps  []string
 	Scope detect.Scope
 	VPC   detect.VPCMode
-	// Public is the longest public address a tunnel could get (the server's host, port 65535): detect sizes the
-	// patched variables with it.
+	// Public is the longest public address a tunnel could get, as the functions see it (the tunnel host, else the
+	// longest server host, with port 65535): detect sizes the patched variables with it.
 	Public connstr.HostPort
+	// TunnelHost is the host the functions will reach the bore server by (--tunnel-host, else the first --to
+	// server's host): detect checks functions in a VPC against it.
+	TunnelHost string
 }
 
 // Detect enriches d with "region", the declared resources, "functions" and "skipped". Every input is checked
@@ -42,7 +45,7 @@ func Detect(ctx context.Context, d *doc.Document, opts DetectOptions, env Env) e
 		return err
 	}
 	res, err := detect.Run(ctx, detect.NewClients(cfg), detect.Options{Region: cfg.Region, Resources: resources, Maps: maps,
-		Scope: opts.Scope, VPC: opts.VPC, Public: opts.Public})
+		Scope: opts.Scope, VPC: opts.VPC, Public: opts.Public, TunnelHost: opts.TunnelHost})
 	var notFound *detect.StackNotFoundError
 	if errors.As(err, &notFound) {
 		return badInput("--stack %s: no such stack in %s", notFound.Stack, cfg.Region)

@@ -130,6 +130,20 @@ func Probe(ctx context.Context, addr string, timeout time.Duration) error {
 	return CheckLocal(ctx, addr, timeout)
 }
 
+// ProbeTunnel probes t at its public address and, under a tunnel host (a private address this machine usually
+// cannot reach), also where this machine dials the server (DialedAddr): it is alive when either answers.
+func ProbeTunnel(ctx context.Context, t doc.Tunnel, timeout time.Duration) error {
+	err := Probe(ctx, t.Public, timeout)
+	if dialed := DialedAddr(t); err != nil && dialed != t.Public {
+		derr := Probe(ctx, dialed, timeout)
+		if derr == nil {
+			return nil
+		}
+		err = fmt.Errorf("%w; at %s: %w", err, dialed, derr)
+	}
+	return err
+}
+
 // handoff is what Detach sends the holder on its stdin.
 type handoff struct {
 	Specs []Spec `json:"specs"`

@@ -20,6 +20,10 @@
 //     session started is left.
 //   - No secret is ever put on a command line: servers name their secret's variable (ParseServers), and the
 //     external engine gives bore the secret through BORE_SECRET.
+//   - Under a tunnel host (Server.TunnelHost: a server inside the functions' VPC, dialled at another address)
+//     every public address reported (Tunnels, events) is TUNNEL_HOST:PORT, as the functions reach it; the
+//     document's tunnel keeps the dialled server in "server", and DialedAddr is where this machine reaches the
+//     public port.
 //
 // API: the tool's own; it may change.
 package tunnel

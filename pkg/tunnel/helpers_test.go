@@ -47,8 +47,10 @@ func boreStandIn(t *testing.T) string {
 type testServer struct {
 	t      *testing.T
 	secret string
-	port   int
-	srv    *bore.Server
+	// tunnels, when set, is the address the public ports listen on (the control port stays on 127.0.0.1).
+	tunnels string
+	port    int
+	srv     *bore.Server
 }
 
 func startServer(t *testing.T, secret string) *testServer {
@@ -60,7 +62,7 @@ func startServer(t *testing.T, secret string) *testServer {
 
 func (s *testServer) start() {
 	s.t.Helper()
-	srv, err := bore.NewServer(bore.ServerConfig{BindAddr: "127.0.0.1", ControlPort: s.port, Secret: s.secret})
+	srv, err := bore.NewServer(bore.ServerConfig{BindAddr: "127.0.0.1", BindTunnels: s.tunnels, ControlPort: s.port, Secret: s.secret})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/stptunnel/stptunnel/pkg/bore"
+	"github.com/stptunnel/stptunnel/pkg/doc"
 )
 
 // Server is one bore server a tunnel may use.
@@ -18,7 +20,63 @@ type Server struct {
 	Addr string `json:"addr"`
 	// Secret authenticates to this server; empty means none.
 	Secret string `json:"secret,omitempty"`
+	// TunnelHost, when set, is the host the functions reach this server by, where it differs from Addr's (a
+	// server inside their VPC: this machine dials its public address, they its private one). The tunnels' public
+	// addresses name it; the document's tunnels[].server stays Addr.
+	TunnelHost string `json:"tunnelHost,omitempty"`
 }
+
+// public is addr, as an engine reports it (the dialled host and the public port), as the functions see it.
+func (s Server) public(addr string) string {
+	if s.TunnelHost == "" {
+		return addr
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return net.JoinHostPort(s.TunnelHost, port)
+}
+
+// DialedAddr is where this machine reaches tunnel t's public port: the host of the server it dialled (which
+// differs from the public address's host under a tunnel host), the public address's port.
+func DialedAddr(t doc.Tunnel) string {
+	host, _, err := bore.SplitServer(t.Server)
+	_, port, perr := net.SplitHostPort(t.Public)
+	if err != nil || perr != nil || host == "" {
+		return t.Public
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// ParseTunnelHost checks a --tunnel-host value: an IP address (IPv6 with or without brackets) or a DNS name,
+// without a port (the port is the one the server hands out). It returns the host as the variables will hold it.
+func ParseTunnelHost(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	if addr, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil {
+		if addr.Zone() != "" {
+			return "", fmt.Errorf("%q: a zoned address means nothing to a function", s)
+		}
+		return addr.Unmap().String(), nil
+	}
+	if _, port, err := net.SplitHostPort(s); err == nil && isDigits(port) {
+		return "", fmt.Errorf("%q: want a host without a port (the tunnel's port is the one the server hands out)", s)
+	}
+	if !hostName.MatchString(s) {
+		return "", fmt.Errorf("%q: want an IP address or a DNS name", s)
+	}
+	return strings.ToLower(s), nil
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// hostName is a DNS name: dot-separated labels of letters, digits and inner hyphens.
+var hostName = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$`)
 
 // envName is what may follow # in a server entry: a portable environment variable name.
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

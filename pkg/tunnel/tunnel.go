@@ -190,7 +190,7 @@ func (t *tunnel) set(l link, i int) (previousServer Server, previous string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	previousServer, previous = t.spec.Servers[t.server], t.public
-	t.link, t.server, t.public = l, i, l.PublicAddr()
+	t.link, t.server, t.public = l, i, t.spec.Servers[i].public(l.PublicAddr())
 	return previousServer, previous
 }
 
@@ -420,7 +420,7 @@ func (s *Session) reconnect(ctx context.Context, t *tunnel) bool {
 		l, err := s.tryServer(ctx, t, i, want)
 		if err == nil {
 			previousServer, previous := t.set(l, i)
-			ev := Event{Resource: name, Kind: Up, Server: servers[i].Addr, Public: l.PublicAddr()}
+			ev := Event{Resource: name, Kind: Up, Server: servers[i].Addr, Public: servers[i].public(l.PublicAddr())}
 			if ev.Public != previous || ev.Server != previousServer.Addr {
 				ev.Kind, ev.Previous, ev.PreviousServer = Moved, previous, previousServer.Addr
 			}

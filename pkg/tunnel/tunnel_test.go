@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stptunnel/stptunnel/pkg/bore"
+	"github.com/stptunnel/stptunnel/pkg/doc"
 )
 
 func TestCheckLocal(t *testing.T) {
@@ -311,5 +312,79 @@ func TestFindBore(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	if _, err := FindBore("", filepath.Join(t.TempDir(), "stptunnel")); err == nil || !strings.Contains(err.Error(), "--bore-path") {
 		t.Errorf("FindBore with no bore = %v, want an error suggesting --bore-path", err)
+	}
+}
+
+// TestTunnelHost: the server's public ports listen on 127.0.0.2 only (its "private address", where the functions
+// reach it), its control port on 127.0.0.1 (where this machine dials it). Every public address the session
+// reports, at start and after a reconnection, names the tunnel host; DialedAddr names the dialled one.
+func TestTunnelHost(t *testing.T) {
+	srv := &testServer{t: t, tunnels: "127.0.0.2"}
+	srv.start()
+	t.Cleanup(srv.stop)
+	sp := spec("db", echoService(t), srv.addr(), "", "")
+	sp.Servers[0].TunnelHost = "127.0.0.2"
+	s, err := Open(context.Background(), []Spec{sp}, fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tun := s.Tunnels()[0]
+	host, port, _ := net.SplitHostPort(tun.Public)
+	if host != "127.0.0.2" || tun.Server != srv.addr() {
+		t.Fatalf("tunnel %+v: want public 127.0.0.2:PORT, server %s", tun, srv.addr())
+	}
+	if got, want := DialedAddr(tun), "127.0.0.1:"+port; got != want {
+		t.Errorf("DialedAddr = %s, want %s", got, want)
+	}
+	roundTrip(t, tun.Public)
+	if c, err := net.DialTimeout("tcp", DialedAddr(tun), time.Second); err == nil {
+		c.Close()
+		t.Errorf("the public port answers on the dialled host too: the test proves nothing")
+	}
+	// tunnel status probes the public address, then the dialled one: alive when either answers.
+	if err := ProbeTunnel(context.Background(), tun, time.Second); err != nil {
+		t.Errorf("ProbeTunnel at the tunnel host: %v", err)
+	}
+	if err := ProbeTunnel(context.Background(), doc.Tunnel{Public: "127.0.0.3:" + port, Server: "127.0.0.2:7835"}, time.Second); err != nil {
+		t.Errorf("ProbeTunnel, the tunnel host out of reach but the dialled host answering: %v", err)
+	}
+	if err := ProbeTunnel(context.Background(), doc.Tunnel{Public: "127.0.0.3:" + port, Server: "127.0.0.1:7835"}, time.Second); err == nil ||
+		!strings.Contains(err.Error(), "127.0.0.1:"+port) {
+		t.Errorf("ProbeTunnel, neither answering: %v, want an error naming both", err)
+	}
+
+	srv.stop()
+	if ev := nextEvent(t, s); ev.Kind != Down || ev.Public != tun.Public {
+		t.Fatalf("after the server stopped: %+v, want Down at %s", ev, tun.Public)
+	}
+	srv.start()
+	up := nextEvent(t, s)
+	if h, _, _ := net.SplitHostPort(up.Public); (up.Kind != Up && up.Kind != Moved) || h != "127.0.0.2" || s.Tunnels()[0].Public != up.Public {
+		t.Fatalf("after the server restarted: %+v (tunnels %+v), want Up or Moved at 127.0.0.2", up, s.Tunnels())
+	}
+	roundTrip(t, up.Public)
+}
+
+func TestParseTunnelHost(t *testing.T) {
+	for _, tt := range []struct{ in, want, err string }{
+		{"", "", ""},
+		{" 10.0.1.5 ", "10.0.1.5", ""},
+		{"fd00::5", "fd00::5", ""},
+		{"[fd00::5]", "fd00::5", ""},
+		{"::ffff:10.0.1.5", "10.0.1.5", ""},
+		{"Bore.Internal.Example.com", "bore.internal.example.com", ""},
+		{"ip-10-0-1-5.eu-west-1.compute.internal", "ip-10-0-1-5.eu-west-1.compute.internal", ""},
+		{"10.0.1.5:7835", "", "without a port"},
+		{"[fd00::5]:7835", "", "without a port"},
+		{"bore.example.com:7835", "", "without a port"},
+		{"http://10.0.1.5", "", "an IP address or a DNS name"},
+		{"bad_host", "", "an IP address or a DNS name"},
+		{"fe80::1%eth0", "", "zoned"},
+	} {
+		got, err := ParseTunnelHost(tt.in)
+		if got != tt.want || (tt.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("ParseTunnelHost(%q) = %q, %v; want %q, error containing %q", tt.in, got, err, tt.want, tt.err)
+		}
 	}
 }
