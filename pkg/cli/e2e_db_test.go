@@ -97,6 +97,7 @@ type e2eEnv struct {
 	bore     *bore.Server
 	stateDir string
 	bin      string
+	extraEnv []string // added last, e.g. STPTUNNEL_TUNNEL_HOST
 }
 
 func (e *e2eEnv) environ() []string {
@@ -108,11 +109,11 @@ func (e *e2eEnv) environ() []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env,
+	return append(append(env,
 		"AWS_ENDPOINT_URL="+e.sim.URL(), "AWS_REGION="+e.sim.Region(),
 		"AWS_ACCESS_KEY_ID=e2e", "AWS_SECRET_ACCESS_KEY=e2e", "AWS_EC2_METADATA_DISABLED=true",
 		"AWS_CONFIG_FILE="+e.stateDir+"/absent", "AWS_SHARED_CREDENTIALS_FILE="+e.stateDir+"/absent",
-		"BORE_SERVER="+e.bore.Addr().String(), "STPTUNNEL_STATE_DIR="+e.stateDir, "NO_COLOR=1")
+		"BORE_SERVER="+e.bore.Addr().String(), "STPTUNNEL_STATE_DIR="+e.stateDir, "NO_COLOR=1"), e.extraEnv...)
 }
 
 func (e *e2eEnv) command(ctx context.Context, stdin []byte, args ...string) *exec.Cmd {
