@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -349,9 +350,11 @@ func TestTemplateServerCommand(t *testing.T) {
 	t.Setenv("BORE_SECRET", "from-ssm")
 
 	ctx, cancel := context.WithCancel(t.Context())
-	var stderr bytes.Buffer
+	var stderr lockedBuffer // the server's log, written by its goroutines
 	done := make(chan int, 1)
-	go func() { done <- cli.Main(ctx, cli.BuildInfo{Version: "test"}, args, strings.NewReader(""), io.Discard, &stderr) }()
+	go func() {
+		done <- cli.Main(ctx, cli.BuildInfo{Version: "test"}, args, strings.NewReader(""), io.Discard, &stderr)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -412,6 +415,23 @@ func TestTemplateServerCommand(t *testing.T) {
 		wrong.Close()
 		t.Error("a client with the wrong secret opened a tunnel")
 	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func freePort(t *testing.T) int {
