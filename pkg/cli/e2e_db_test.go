@@ -98,6 +98,8 @@ type e2eEnv struct {
 	stateDir string
 	bin      string
 	extraEnv []string // added last, e.g. STPTUNNEL_TUNNEL_HOST
+	// detectArgs are added to detect's (detectDocument).
+	detectArgs []string
 }
 
 func (e *e2eEnv) environ() []string {
@@ -202,6 +204,7 @@ func (e *e2eEnv) detectDocument(sc e2eScenario) []byte {
 	for _, f := range sc.functions {
 		args = append(args, "--function", f.name)
 	}
+	args = append(args, e.detectArgs...)
 	out, stderr, err := e.run(nil, args...)
 	if err == nil {
 		e2eCheckDetected(e.t, out, sc)
