@@ -422,6 +422,27 @@ func TestRunTunnelHostBatches(t *testing.T) {
 			t.Errorf("%s: %d calls, want %d", op, got, want)
 		}
 	}
+
+	// 250 functions, each in its own VPC with its own group: 200 filter values per call, so two of each.
+	seed = awssim.Seed{Region: "eu-west-1"}
+	for i := range 250 {
+		vpc, sg, subnet := fmt.Sprintf("vpc-%03d", i), fmt.Sprintf("sg-%03d", i), fmt.Sprintf("subnet-%03d", i)
+		seed.Functions = append(seed.Functions, awssim.Function{Name: fmt.Sprintf("fn-%03d", i),
+			Env: map[string]string{"STP_POSTGRES_DB_HOST": "db.internal"}, VPC: &awssim.VPCConfig{SubnetIDs: []string{subnet}, SecurityGroupIDs: []string{sg}, VpcID: vpc}})
+		seed.VPCs = append(seed.VPCs, awssim.VPC{ID: vpc, CidrBlock: "10.0.0.0/16"})
+		seed.SecurityGroups = append(seed.SecurityGroups, awssim.SecurityGroup{ID: sg, VpcID: vpc})
+	}
+	sim = newSim(t, seed)
+	res, err = detect.Run(ctxT(t), clientsFor(sim.URL()), detect.Options{Region: "eu-west-1", Resources: []doc.Resource{db},
+		Public: connstr.HostPort{Host: "10.0.200.9", Port: 65535}})
+	if err != nil || len(res.Functions) != 250 || len(res.Warnings) != 0 {
+		t.Fatalf("250 VPCs: %v, kept %d, warnings %q", err, len(res.Functions), res.Warnings)
+	}
+	for op, want := range map[string]int{"ListFunctions": 5, "DescribeVpcs": 2, "DescribeSecurityGroups": 2, "DescribeRouteTables": 0} {
+		if got := sim.Calls(op); got != want {
+			t.Errorf("250 VPCs: %s: %d calls, want %d", op, got, want)
+		}
+	}
 }
 
 func TestRunTunnelHostDenied(t *testing.T) {
