@@ -68,7 +68,9 @@
 // SetFault injects latency, throttling, conflicts, 5xx or dropped connections
 // into an operation, for the next N calls or at a seeded rate. Calls counts
 // requests per operation the quotas admitted, Throttled those they refused,
-// and Updates accepted updates per function. Tests that load the emulator
+// Operations the SDK operations among them (one per amz-sdk-invocation-id:
+// the SDK's retries left out, so counts stay exact when a transport race
+// makes it retry), and Updates accepted updates per function. Tests that load the emulator
 // beyond what an account allows (stress tests, exact call counts under bursts)
 // turn the quotas off with Quotas{Off: true}.
 // RegisterHandler and Invoke run a function's code with the environment an

@@ -56,11 +56,13 @@ type Server struct {
 	stacks      map[string]Stack     // by stack name
 	subnets     map[string]Subnet    // by subnet ID
 	routeTables map[string]RouteTable
-	vpcs        map[string]VPC           // by VPC ID
-	groups      map[string]SecurityGroup // by group ID
-	faults      map[string]Fault         // by operation name, "*" for all
-	calls       map[string]int           // by operation name
-	throttled   map[string]int           // by operation name: refused by the quotas
+	vpcs        map[string]VPC             // by VPC ID
+	groups      map[string]SecurityGroup   // by group ID
+	faults      map[string]Fault           // by operation name, "*" for all
+	calls       map[string]int             // by operation name
+	operations  map[string]map[string]bool // by operation name: the SDK invocation IDs of the admitted calls
+	anonymous   map[string]int             // by operation name: admitted calls without an invocation ID
+	throttled   map[string]int             // by operation name: refused by the quotas
 	quotas      Quotas
 	buckets     map[int]*bucket // by quotaControlPlane, quotaGetFunction; nil when Off
 	clock       func() time.Time
@@ -94,6 +96,8 @@ func New(opts Options) (*Server, error) {
 		groups:      map[string]SecurityGroup{},
 		faults:      map[string]Fault{},
 		calls:       map[string]int{},
+		operations:  map[string]map[string]bool{},
+		anonymous:   map[string]int{},
 		throttled:   map[string]int{},
 		updates:     map[string]int{},
 		clock:       time.Now,
@@ -156,6 +160,29 @@ func (s *Server) Calls(op string) int {
 	return s.calls[op]
 }
 
+// Operations is how many SDK operations reached op: admitted calls counted once per amz-sdk-invocation-id, the
+// header the SDK keeps across the attempts of one operation (a call without it counts alone). Unlike Calls, it
+// leaves out the SDK's retries — those of an injected fault, and those of a client-side race the SDK retries by
+// itself (its HTTP transport may drop a connection while reading a response when the server answered before the
+// request body's end was read: rare, but frequent enough under -race to make exact call counts flaky).
+func (s *Server) Operations(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.operations[op]) + s.anonymous[op]
+}
+
+// countOperation records an admitted call of op under s.mu.
+func (s *Server) countOperation(op, invocation string) {
+	if invocation == "" {
+		s.anonymous[op]++
+		return
+	}
+	if s.operations[op] == nil {
+		s.operations[op] = map[string]bool{}
+	}
+	s.operations[op][invocation] = true
+}
+
 // Updates is how many UpdateFunctionConfiguration requests changed function
 // name (by name or ARN). Rejected requests and SetEnv do not count.
 func (s *Server) Updates(name string) int {
@@ -193,6 +220,7 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, op string, proto 
 	)
 	if admitted {
 		s.calls[op]++
+		s.countOperation(op, r.Header.Get("Amz-Sdk-Invocation-Id"))
 		fault, fail = s.drawFault(op)
 	} else {
 		fault = s.faults[s.faultKey(op)] // its latency still applies

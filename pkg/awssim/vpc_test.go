@@ -3,6 +3,8 @@ package awssim_test
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -219,5 +221,34 @@ func TestSeedVPCsAndGroups(t *testing.T) {
 		if _, err := awssim.LoadSeed(strings.NewReader(bad.seed)); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%s: %v, want %q", bad.seed, err, bad.want)
 		}
+	}
+}
+
+// TestOperations: Calls counts every admitted request, Operations each SDK operation once, whatever the SDK
+// retried.
+func TestOperations(t *testing.T) {
+	s := newServer(t, awssim.Options{})
+	s.PutVPC(awssim.VPC{ID: "vpc-1", CidrBlock: "10.0.0.0/16"})
+	s.SetFault("DescribeVpcs", awssim.Fault{Kind: awssim.FaultServerError, Next: 2})
+	c := newClients(s).ec2
+	if _, err := c.DescribeVpcs(ctxT(t), &ec2.DescribeVpcsInput{}); err != nil {
+		t.Fatalf("the third attempt should succeed: %v", err)
+	}
+	if _, err := c.DescribeVpcs(ctxT(t), &ec2.DescribeVpcsInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if calls, ops := s.Calls("DescribeVpcs"), s.Operations("DescribeVpcs"); calls != 4 || ops != 2 {
+		t.Errorf("Calls %d, Operations %d; want 4 requests for 2 operations", calls, ops)
+	}
+	// A request without the SDK's invocation ID counts alone.
+	for range 2 {
+		resp, err := http.PostForm(s.URL(), url.Values{"Action": {"DescribeVpcs"}, "Version": {"2016-11-15"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if ops := s.Operations("DescribeVpcs"); ops != 4 {
+		t.Errorf("Operations %d after two plain requests, want 4", ops)
 	}
 }

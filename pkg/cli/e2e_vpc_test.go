@@ -82,7 +82,7 @@ func TestE2EVPCTunnelHost(t *testing.T) {
 
 	// With the server's private address: worker is kept, api (outside any VPC) cannot reach it. One DescribeVpcs,
 	// one DescribeSecurityGroups, no route table; worker's groups allow the tunnel ports, so no warning.
-	vpcCalls, routeCalls := e.sim.Calls("DescribeVpcs"), e.sim.Calls("DescribeRouteTables")
+	vpcCalls, routeCalls := e.sim.Operations("DescribeVpcs"), e.sim.Operations("DescribeRouteTables")
 	detected, stderr, err := e.run(nil, "detect", "--local", local, "--tunnel-host", private)
 	if err != nil {
 		t.Fatalf("detect --tunnel-host %s: %v\n%s", private, err, stderr)
@@ -96,9 +96,9 @@ func TestE2EVPCTunnelHost(t *testing.T) {
 	if strings.Contains(stderr, "security group") {
 		t.Errorf("detect warned about security groups that allow the tunnel ports:\n%s", stderr)
 	}
-	if v, r := e.sim.Calls("DescribeVpcs")-vpcCalls, e.sim.Calls("DescribeRouteTables")-routeCalls; v != 1 || r != 0 || e.sim.Calls("DescribeSecurityGroups") != 1 {
+	if v, r := e.sim.Operations("DescribeVpcs")-vpcCalls, e.sim.Operations("DescribeRouteTables")-routeCalls; v != 1 || r != 0 || e.sim.Operations("DescribeSecurityGroups") != 1 {
 		t.Errorf("detect --tunnel-host: %d DescribeVpcs, %d DescribeRouteTables, %d DescribeSecurityGroups; want 1, 0, 1",
-			v, r, e.sim.Calls("DescribeSecurityGroups"))
+			v, r, e.sim.Operations("DescribeSecurityGroups"))
 	}
 
 	// tunnel open dials the server on loopback; the document's tunnel names the private address as public.

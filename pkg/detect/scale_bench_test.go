@@ -135,7 +135,7 @@ func TestDetectScaleCalls(t *testing.T) {
 			t.Errorf("%d %s calls: detect must not call per function", got, op)
 		}
 	}
-	if got := sim.Calls("DescribeRouteTables"); got != 2 {
+	if got := sim.Operations("DescribeRouteTables"); got != 2 {
 		t.Errorf("%d DescribeRouteTables calls, want 2 (the subnets' tables, then the VPC's main table)", got)
 	}
 	if got := sim.Calls("ListStackResources") + sim.Calls("DescribeSubnets"); got != 0 {

@@ -25,9 +25,10 @@
 //	awssim-fault OP SPEC
 //	    inject a fault into operation OP ("*" for all), SPEC as awssim.ParseFault:
 //	    throttle,next=2 | error,rate=0.5 | conflict | drop,next=1 | latency=100ms | none.
-//	awssim-count OP | updates:FUNCTION | throttled:OP
+//	awssim-count OP | operations:OP | updates:FUNCTION | throttled:OP
 //	    print how many calls OP received (the quotas let through), how many
-//	    updates FUNCTION had, or how many calls of OP the quotas refused.
+//	    SDK operations they were (retries left out: awssim.Operations), how
+//	    many updates FUNCTION had, or how many calls of OP the quotas refused.
 //	awssim-invoke FUNCTION [PAYLOAD]
 //	    invoke the function's handler (its seed "invoke" built-in) and print
 //	    the result; with !, expect the invocation to fail.
@@ -204,7 +205,7 @@ func (reg *servers) fault(ts *testscript.TestScript, neg bool, args []string) {
 
 func (reg *servers) count(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
-		ts.Fatalf("usage: awssim-count OP | updates:FUNCTION | throttled:OP")
+		ts.Fatalf("usage: awssim-count OP | operations:OP | updates:FUNCTION | throttled:OP")
 	}
 	s := reg.server(ts)
 	n := 0
@@ -212,6 +213,8 @@ func (reg *servers) count(ts *testscript.TestScript, neg bool, args []string) {
 		n = s.Updates(fn)
 	} else if op, ok := strings.CutPrefix(args[0], "throttled:"); ok {
 		n = s.Throttled(op)
+	} else if op, ok := strings.CutPrefix(args[0], "operations:"); ok {
+		n = s.Operations(op)
 	} else {
 		n = s.Calls(args[0])
 	}
