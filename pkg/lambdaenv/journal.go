@@ -40,11 +40,13 @@ const JournalFile = "journal.json"
 //
 //	{"stptunnel": "v1", "patches": [
 //	  {"function": "api", "arn": "arn:aws:lambda:eu-west-1:123456789012:function:api", "region": "eu-west-1",
-//	   "state": "pending", "revision": "…",
+//	   "session": "3f9c2a71d04e", "state": "pending", "revision": "…",
 //	   "changes": [{"env": "DB", "existed": true, "before": "postgres://…@localhost:5432/app",
 //	                "after": "postgres://…@bore.pub:40001/app", "superseded": ["postgres://…@bore.pub:39999/app"]}]}]}
 //
-// state is pending from just before the update until the update is accepted, then applied. superseded lists the
+// session is the id of the session that patched the function, the id of the marker the update writes (marker.go):
+// restore removes the marker only while it is that session's. state is pending from just before the update until
+// the update is accepted, then applied. superseded lists the
 // values earlier patches of the session wrote to the key and that may still be live while a re-patch is pending:
 // restore treats them as ours too.
 type Journal struct {
@@ -68,19 +70,29 @@ type Entry struct {
 	Function string   `json:"function"`
 	ARN      string   `json:"arn"`
 	Region   string   `json:"region,omitempty"`
-	State    string   `json:"state"` // doc.PatchPending | doc.PatchApplied
+	Session  string   `json:"session,omitempty"` // the id of the session that patched it (its marker's id)
+	State    string   `json:"state"`             // doc.PatchPending | doc.PatchApplied
 	Revision string   `json:"revision,omitempty"`
 	Changes  []Change `json:"changes"`
+	// FromMarker: restore what the function's session marker records, read when the function is (Changes is
+	// ignored): a restore from any machine, without the journal of the session that patched it.
+	FromMarker bool `json:"-"`
 }
 
 // Change is one journalled key: the document's change plus the values earlier patches wrote (see Journal).
 type Change struct {
 	doc.Change
 	Superseded []string `json:"superseded,omitempty"`
+	// Digest, in a change read from a session marker instead of After (which the marker does not carry): the
+	// digest of the value the session wrote (see Digest).
+	Digest string `json:"-"`
 }
 
 // ours reports whether value is one the session wrote to the key.
 func (c Change) ours(value string) bool {
+	if c.Digest != "" {
+		return Digest(value) == c.Digest
+	}
 	return value == c.After || slices.Contains(c.Superseded, value)
 }
 
@@ -93,9 +105,10 @@ func (e Entry) Patch() doc.Patch {
 	return p
 }
 
-// EntryFromPatch turns a document's patch into an entry, for a restore from the document. region may be "".
-func EntryFromPatch(p doc.Patch, region string) Entry {
-	e := Entry{Function: p.Function, ARN: p.ARN, Region: region, State: p.State, Revision: p.Revision}
+// EntryFromPatch turns a document's patch into an entry, for a restore from the document. region and session (the
+// document's session id) may be "".
+func EntryFromPatch(p doc.Patch, region, session string) Entry {
+	e := Entry{Function: p.Function, ARN: p.ARN, Region: region, Session: session, State: p.State, Revision: p.Revision}
 	for _, c := range p.Changes {
 		e.Changes = append(e.Changes, Change{Change: c})
 	}

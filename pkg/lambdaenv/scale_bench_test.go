@@ -390,7 +390,7 @@ func runSession(b *testing.B, mode sessionMode, n int) sessionRun {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := &Patcher{Client: benchClient(sim), Journal: j, Wait: true}
+	p := &Patcher{Client: benchClient(sim), Journal: j, Wait: true, Session: testSession}
 	ctx, cancel := context.WithTimeout(b.Context(), 10*time.Minute)
 	defer cancel()
 	b.StartTimer()
