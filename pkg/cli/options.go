@@ -122,19 +122,28 @@ func (a *app) detectOptions(c *cli.Context, locals []session.Local) (session.Det
 	if err != nil {
 		return session.DetectOptions{}, usageError("--vpc: %v", err)
 	}
+	scope, err := scopeOptions(c)
+	if err != nil {
+		return session.DetectOptions{}, err
+	}
+	return session.DetectOptions{Locals: locals, Maps: c.StringSlice(flagMap), Scope: scope, VPC: vpc, Public: a.worstPublic(c)}, nil
+}
+
+// scopeOptions reads --function, --prefix and --stack (selectFlags).
+func scopeOptions(c *cli.Context) (detect.Scope, error) {
 	scope := detect.Scope{Prefix: c.String(flagPrefix), Stack: strings.TrimSpace(c.String(flagStack))}
 	for _, f := range c.StringSlice(flagFunction) {
 		if f = strings.TrimSpace(f); f == "" {
-			return session.DetectOptions{}, usageError("--function: empty name")
+			return detect.Scope{}, usageError("--function: empty name")
 		}
 		if !slices.Contains(scope.Functions, f) {
 			scope.Functions = append(scope.Functions, f)
 		}
 	}
 	if len(scope.Functions) > 0 && (scope.Prefix != "" || scope.Stack != "") {
-		return session.DetectOptions{}, usageError("--function selects exactly the functions named: it cannot be combined with --prefix or --stack")
+		return detect.Scope{}, usageError("--function selects exactly the functions named: it cannot be combined with --prefix or --stack")
 	}
-	return session.DetectOptions{Locals: locals, Maps: c.StringSlice(flagMap), Scope: scope, VPC: vpc, Public: a.worstPublic(c)}, nil
+	return scope, nil
 }
 
 // worstPublic is the longest public address a tunnel could get: the longest host among the bore servers (--to
@@ -202,9 +211,14 @@ func patchOptions(c *cli.Context) (session.PatchOptions, error) {
 	if concurrency < 1 {
 		return session.PatchOptions{}, usageError("--concurrency must be at least 1, got %d", concurrency)
 	}
-	return session.PatchOptions{Concurrency: concurrency, NoWait: c.Bool(flagNoWait), DryRun: c.Bool(flagDryRun)}, nil
+	return session.PatchOptions{Concurrency: concurrency, NoWait: c.Bool(flagNoWait), DryRun: c.Bool(flagDryRun),
+		TakeOver: c.Bool(flagTakeOver)}, nil
 }
 
-func restoreOptions(c *cli.Context) session.RestoreOptions {
-	return session.RestoreOptions{Force: c.Bool(flagForce), Functions: c.StringSlice(flagFunction)}
+func restoreOptions(c *cli.Context) (session.RestoreOptions, error) {
+	scope, err := scopeOptions(c)
+	if err != nil {
+		return session.RestoreOptions{}, err
+	}
+	return session.RestoreOptions{Force: c.Bool(flagForce), Scope: scope, Session: strings.TrimSpace(c.String(flagSession))}, nil
 }

@@ -120,6 +120,18 @@ func (mk MarkedKey) Before() (value string, existed bool) {
 	return *mk.B, true
 }
 
+// live reports whether any marked key of env still holds the value the marker's session wrote. A marker that is not
+// live records nothing left to restore (every key was changed since, or put back): it is stale, holds nothing, and
+// the next write to the function drops it.
+func (m Marker) live(env map[string]string) bool {
+	for k, mk := range m.Keys {
+		if v, ok := env[k]; ok && mk.holds(v) {
+			return true
+		}
+	}
+	return false
+}
+
 // holds reports whether value is the one the marker's session wrote to the key.
 func (mk MarkedKey) holds(value string) bool { return Digest(value) == mk.H }
 

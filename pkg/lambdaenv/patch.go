@@ -278,7 +278,7 @@ func (p *Patcher) patchOne(ctx context.Context, plan Plan, slots apiSlots) (*doc
 		// Staged now, on disk before the update is sent: the update's turn under the quota comes later than the
 		// reads of the functions behind it, so one write carries the pending entries of all those read meanwhile.
 		entry = pendingEntry(cfg, region, p.Session.ID, entry, changes)
-		return p.Journal.stage(entry)
+		return p.Journal.stage(entry, p.Session)
 	})
 	var noAccess *NoAccessError
 	switch {
@@ -338,7 +338,8 @@ func (p *Patcher) patchOne(ctx context.Context, plan Plan, slots apiSlots) (*doc
 //
 // The function is this session's when its marker carries the session's id, or the id of the journal's entry for
 // it (an earlier session of this state dir, which this one continues); its marker's keys the journal does not hold
-// (patched from another machine) come back to their marked values before as well.
+// (patched from another machine) come back to their marked values before as well. A stale marker (none of its keys
+// holds its session's value any more) holds nothing: the write drops it.
 func (p *Patcher) originals(env map[string]string, entry Entry) (base map[string]string, adopted map[string]MarkedKey, held *InUse) {
 	base = unapply(env, entry.Changes)
 	delete(base, MarkerKey)
@@ -351,6 +352,8 @@ func (p *Patcher) originals(env map[string]string, entry Entry) (base map[string
 	case m.ID == p.Session.ID || m.ID == entry.Session:
 		revertMarked(base, env, m.Keys)
 		return base, nil, nil
+	case !m.live(env):
+		return base, nil, nil // stale: it holds nothing
 	case !p.TakeOver:
 		return nil, nil, &InUse{Marker: &m}
 	}

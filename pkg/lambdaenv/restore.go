@@ -89,12 +89,15 @@ func (p *Patcher) restoreOne(ctx context.Context, e Entry, opts RestoreOptions, 
 		if err != nil {
 			return nil, false, err
 		}
-		holder = h
 		var next map[string]string
 		next, kept = compareAndSwap(cfg.env, changes, opts.Force)
+		if h != nil && !h.live(next) {
+			removeMarker, h = true, nil // another session's marker with nothing left to restore: stale
+		}
 		if removeMarker {
 			delete(next, MarkerKey)
 		}
+		holder = h
 		return next, !p.DryRun && !maps.Equal(next, cfg.env), nil
 	}, nil)
 	r := doc.Restore{Function: e.Function, Kept: kept}

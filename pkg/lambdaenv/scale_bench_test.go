@@ -486,7 +486,7 @@ func journalSession(b *testing.B, j *Journal, n int) {
 	var g errgroup.Group
 	g.SetLimit(DefaultConcurrency)
 	for i := range n {
-		g.Go(func() error { return j.stage(benchEntry(i, doc.PatchPending))() })
+		g.Go(func() error { return j.stage(benchEntry(i, doc.PatchPending), testSession)() })
 	}
 	if err := g.Wait(); err != nil {
 		b.Fatal(err)
