@@ -87,9 +87,13 @@ func Plans(d *doc.Document) ([]lambdaenv.Plan, error) {
 		skip[s.Function] = true
 	}
 	var plans []lambdaenv.Plan
-	for _, f := range functions {
+	for i, f := range functions {
 		if skip[f.Name] || len(f.Bindings) == 0 {
 			continue
+		}
+		if j := slices.IndexFunc(f.Bindings, func(b doc.Binding) bool { return b.Env == lambdaenv.MarkerKey }); j >= 0 {
+			return nil, asInput(&doc.InputError{Where: fmt.Sprintf("functions[%d].bindings[%d].env", i, j),
+				Err: fmt.Errorf("%s is stptunnel's session marker, not a variable to bind", lambdaenv.MarkerKey)})
 		}
 		if slices.ContainsFunc(f.Bindings, func(b doc.Binding) bool { _, ok := targets[b.Resource]; return ok }) {
 			plans = append(plans, lambdaenv.Plan{Function: f.Name, ARN: f.ARN, Bindings: f.Bindings, Targets: targets})
