@@ -15,7 +15,7 @@ func (a *app) envStatusCommand() *cli.Command {
 			"those that carry a session marker (STPTUNNEL_SESSION): the session, who started it and when, the keys it\n" +
 			"changed (names only, never values) and whether its tunnels still answer (a TCP dial of each public address).\n" +
 			"The document (\"markers\") goes to stdout, a table to stderr. Writes nothing.",
-		Flags:  withGlobals(selectFlags()),
+		Flags:  withGlobals(outFlag(), selectFlags()),
 		Action: a.envStatus,
 	}
 }

@@ -117,6 +117,7 @@ func (a *app) report(ev session.Event) {
 		u.fail("%v", e.Err)
 	case session.InUse:
 		a.maskMarker(e.Holder)
+		a.waits.done(e.Function)
 		u.warn("Skipping %s: %s", e.Function, e.Message)
 		a.warnSkipped([]doc.Skip{{Function: e.Function, Reason: doc.ReasonInUse, Message: e.Message}})
 	case session.FromMarkers:

@@ -15,7 +15,7 @@ import (
 )
 
 // MarkerKey is the variable every patch writes, in the same update as the keys it changes, to record the session
-// on the function itself (DESIGN.md §6): who holds the function, and what each changed key held before, so that a
+// on the function itself (CONTRACT.md §5): who holds the function, and what each changed key held before, so that a
 // second developer's session sees it is in use and any machine can restore it.
 const MarkerKey = "STPTUNNEL_SESSION"
 

@@ -31,7 +31,7 @@ func (o RestoreOptions) scoped() bool {
 // Restore is the env restore step: it restores the document's "patches" or, when it has none, everything the
 // journal in the state dir holds, and records the outcome in d's "restores". Given a scope, it restores the
 // functions of the scope those hold, and every other function of the scope that carries a session marker from
-// the marker (DESIGN.md §6: restore from any machine). A function left patched ends it with a
+// the marker (CONTRACT.md §5: restore from any machine). A function left patched ends it with a
 // *LeftPatchedError; the journal then keeps it.
 func Restore(ctx context.Context, d *doc.Document, opts RestoreOptions, env Env) error {
 	patches, err := d.Patches()

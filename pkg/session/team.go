@@ -19,7 +19,7 @@ import (
 	"github.com/stptunnel/stptunnel/pkg/lambdaenv"
 )
 
-// Working as a team (DESIGN.md §6): every patch leaves a session marker on the function, so a second developer's
+// Working as a team (CONTRACT.md §5): every patch leaves a session marker on the function, so a second developer's
 // session sees who holds it (in-use), env status lists the functions held, and env restore puts a function back
 // from its marker on any machine.
 
