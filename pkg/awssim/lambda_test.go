@@ -247,6 +247,17 @@ func TestUpdateValidatesEnvironment(t *testing.T) {
 	if got := awssim.EnvSize(exactly); got != 4096 {
 		t.Fatalf("EnvSize = %d, want 4096", got)
 	}
+	// stptunnel's session marker is one more variable, compact JSON whose quotes count escaped, as Lambda counts them.
+	marker := `{"v":1,"id":"aaaaaaaaaaaa","by":"ana@laptop","at":"2026-03-01T10:00:00Z","pub":["bore.pub:54321"],"keys":{"BIG":{"b":null,"h":"ungWv48Bz-pBQUDe"}}}`
+	withMarker := func(size int) map[string]string {
+		env := map[string]string{"STPTUNNEL_SESSION": marker, "BIG": ""}
+		env["BIG"] = strings.Repeat("v", size-awssim.EnvSize(env))
+		raw := len("BIG") + len(env["BIG"]) + len("STPTUNNEL_SESSION") + len(marker)
+		if awssim.EnvSize(env) != size || size-raw < strings.Count(marker, `"`) {
+			t.Fatalf("withMarker(%d): measured %d, raw %d: the marker's escapes are not counted", size, awssim.EnvSize(env), raw)
+		}
+		return env
+	}
 	for _, tc := range []struct {
 		name     string
 		env      map[string]string
@@ -254,6 +265,8 @@ func TestUpdateValidatesEnvironment(t *testing.T) {
 		wantText string
 	}{
 		{"exactly 4096 bytes", exactly, "", ""},
+		{"exactly 4096 bytes with a session marker", withMarker(4096), "", ""},
+		{"4097 bytes with a session marker", withMarker(4097), "InvalidParameterValueException", "exceeded the 4KB limit"},
 		{"4097 bytes", map[string]string{"BIG": strings.Repeat("v", 4087)}, "InvalidParameterValueException", "exceeded the 4KB limit"},
 		{"escapes count", map[string]string{"BIG": strings.Repeat(`"`, 2044)}, "InvalidParameterValueException", "4KB"},
 		{"reserved AWS_REGION", map[string]string{"OK_KEY": "1", "AWS_REGION": "x"}, "InvalidParameterValueException", "Reserved keys used in this request: AWS_REGION"},

@@ -24,6 +24,11 @@ func TestSecretsIn(t *testing.T) {
 		{"postgres://app@localhost/app", nil},
 		{"postgresDb", nil},
 		{"", nil},
+		// A session marker: the secrets of the values it records, also as its JSON shows them (escaped).
+		{`{"v":1,"id":"aaaaaaaaaaaa","by":"a@b","at":"2026-03-01T10:00:00Z","pub":["bore.pub:1"],"keys":{` +
+			`"DB":{"b":"postgres://admin:back\\slash@db.example.com:5432/app","h":"ungWv48Bz-pBQUDe"},` +
+			`"ADDED":{"b":null,"h":"ungWv48Bz-pBQUDe"},"KV":{"b":"host=db password=kvpass","h":"ungWv48Bz-pBQUDe"}}}`,
+			[]string{`back\slash`, `back\\slash`, "kvpass"}},
 	}
 	for _, c := range cases {
 		if got := secretsIn(c.in); !slices.Equal(got, c.want) {

@@ -24,6 +24,7 @@ import (
 	"github.com/stptunnel/stptunnel/pkg/connstr"
 	"github.com/stptunnel/stptunnel/pkg/detect"
 	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/lambdaenv"
 	"github.com/stptunnel/stptunnel/pkg/session"
 	"github.com/stptunnel/stptunnel/pkg/tunnel"
 )
@@ -143,12 +144,27 @@ func (a *app) demo(c *cli.Context) error {
 	return nil
 }
 
-// showEnv prints a function's variables, sorted; passwords are redacted by ui like every message.
+// showEnv prints a function's variables, sorted; passwords are redacted by ui like every message. The session
+// marker is described, never printed: it holds the deployed values.
 func (a *app) showEnv(title, function string, env map[string]string) {
 	a.ui.info("%s, %s has:", title, function)
 	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if k == lambdaenv.MarkerKey {
+			a.ui.plain("    %s=%s", k, describeMarker(env[k]))
+			continue
+		}
 		a.ui.plain("    %s=%s", k, env[k])
 	}
+}
+
+// describeMarker says what a session marker records, without its values: the session, who and the keys.
+func describeMarker(value string) string {
+	m, err := lambdaenv.ParseMarker(value)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	return fmt.Sprintf("(session marker: session %s of %s since %s; holds the values before of %s)", m.ID, m.By, m.At,
+		strings.Join(m.KeyNames(), ", "))
 }
 
 // seedDemoStack puts the sample stack into the emulator.

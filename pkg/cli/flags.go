@@ -40,6 +40,8 @@ const (
 	flagConcurrency = "concurrency"
 	flagForce       = "force"
 	flagNoTunnel    = "no-tunnel"
+	flagTakeOver    = "take-over"
+	flagSession     = "session"
 
 	flagLocalHost   = "local-host"
 	flagPort        = "port"
@@ -98,14 +100,20 @@ func localFlag() cli.Flag {
 		Usage: "a local resource, `NAME[:TYPE]=URL` or NAME=HOST:PORT (repeatable); TYPE is postgres|mysql|redis|dynamodb|tcp"}
 }
 
-func scopeFlags() []cli.Flag {
+// selectFlags choose the functions a command looks at: detect, dev, env restore and env status.
+func selectFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: flagFunction, Category: catScope, Usage: "only this function, `NAME|ARN` (repeatable)"},
 		&cli.StringFlag{Name: flagPrefix, Category: catScope, Usage: "only functions whose name starts with `P`"},
 		&cli.StringFlag{Name: flagStack, Category: catScope, Usage: "only the functions of this CloudFormation stack"},
+	}
+}
+
+func scopeFlags() []cli.Flag {
+	return append(selectFlags(),
 		&cli.StringSliceFlag{Name: flagMap, Category: catScope, Usage: "bind variable ENV to a resource, `ENV=RESOURCE` (repeatable)"},
 		&cli.StringFlag{Name: flagVPC, Category: catScope, Value: "check", Usage: "functions in a VPC: check (skip those without a NAT route) | skip | allow"},
-	}
+	)
 }
 
 func tunnelFlags() []cli.Flag {
@@ -133,6 +141,7 @@ func patchFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagDryRun, Category: catPatch, Usage: "print the patches without writing anything"},
 		&cli.BoolFlag{Name: flagNoWait, Category: catPatch, Usage: "do not wait for LastUpdateStatus Successful"},
 		&cli.IntFlag{Name: flagConcurrency, Category: catPatch, Value: lambdaenv.DefaultConcurrency, Usage: "Lambda API calls in flight at once (reads, writes and polls; waits hold none)"},
+		&cli.BoolFlag{Name: flagTakeOver, Category: catPatch, Usage: "also patch the functions another session holds (in-use), sharing them: whichever session restores, they get their deployed values back"},
 	}
 }
 

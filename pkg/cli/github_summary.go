@@ -10,6 +10,7 @@ import (
 
 	"github.com/stptunnel/stptunnel/pkg/connstr"
 	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/lambdaenv"
 )
 
 // What each command reports to GitHub Actions from its document (CONTRACT.md §6). All of it does nothing unless
@@ -48,8 +49,12 @@ func (a *app) maskDocument(d *doc.Document) {
 
 // secretsIn returns the values connstr.Redact hides in s (and their percent-decoded forms), so that the runner
 // masks exactly what our own messages show as ****. Where the redacted text cannot be lined up with s, the whole
-// of s is returned: masking too much is safe, too little is not.
+// of s is returned: masking too much is safe, too little is not. A session marker (STPTUNNEL_SESSION's value)
+// gives the secrets of every value it records, as they are and as they appear inside the marker's JSON.
 func secretsIn(s string) []string {
+	if m, err := lambdaenv.ParseMarker(s); err == nil {
+		return markerSecrets(m)
+	}
 	redacted := connstr.Redact(s)
 	if redacted == s {
 		return nil
@@ -81,6 +86,33 @@ func secretsIn(s string) []string {
 		}
 	}
 	return out
+}
+
+// markerSecrets are the secrets of a marker's values before, raw and JSON-escaped (as a printed marker shows them).
+func markerSecrets(m lambdaenv.Marker) []string {
+	var out []string
+	for _, k := range m.KeyNames() {
+		b, ok := m.Keys[k].Before()
+		if !ok {
+			continue
+		}
+		for _, secret := range secretsIn(b) {
+			out = append(out, secret)
+			if q, _ := json.Marshal(secret); string(q[1:len(q)-1]) != secret {
+				out = append(out, string(q[1:len(q)-1]))
+			}
+		}
+	}
+	return out
+}
+
+// maskMarker masks the secrets a marker carries, under GitHub Actions: a marker read from a function (another
+// session's, or one restored from) holds deployed values this job had not seen.
+func (a *app) maskMarker(m *lambdaenv.Marker) {
+	if a.gh == nil || m == nil {
+		return
+	}
+	a.ui.addSecret(markerSecrets(*m)...)
 }
 
 // warnSkipped emits one ::warning:: annotation per skipped function (the "! Skipping ..." line on stderr is the
@@ -214,8 +246,32 @@ func summaryTable(d *doc.Document, field string) (*mdTable, error) {
 			t.rows = append(t.rows, []string{r.Function, r.State, strings.Join(kept, " ")})
 		}
 		return t, err
+	case doc.FieldMarkers:
+		markers, err := d.Markers()
+		t := &mdTable{title: "stptunnel: functions held by a session", headers: []string{"Function", "Session", "By", "Since", "Tunnels", "Variables"}}
+		for _, m := range markers {
+			var keys []string
+			for _, k := range m.Keys {
+				keys = append(keys, code(k))
+			}
+			t.rows = append(t.rows, []string{m.Function, m.Session, m.By, m.Since, tunnelsAlive(m), strings.Join(keys, " ")})
+		}
+		return t, err
 	}
 	return nil, fmt.Errorf("summary: no table for the field %q", field)
+}
+
+// tunnelsAlive says in a few words whether a marker's tunnels answer.
+func tunnelsAlive(m doc.Marked) string {
+	switch {
+	case m.Message != "":
+		return "unreadable marker"
+	case len(m.Tunnels) == 0:
+		return "none recorded"
+	case m.Alive:
+		return "alive"
+	}
+	return "not answering"
 }
 
 // render writes the table; every cell is redacted, and escaped so that it stays in its cell.

@@ -122,17 +122,9 @@ func (a *app) detectOptions(c *cli.Context, locals []session.Local) (session.Det
 	if err != nil {
 		return session.DetectOptions{}, usageError("--vpc: %v", err)
 	}
-	scope := detect.Scope{Prefix: c.String(flagPrefix), Stack: strings.TrimSpace(c.String(flagStack))}
-	for _, f := range c.StringSlice(flagFunction) {
-		if f = strings.TrimSpace(f); f == "" {
-			return session.DetectOptions{}, usageError("--function: empty name")
-		}
-		if !slices.Contains(scope.Functions, f) {
-			scope.Functions = append(scope.Functions, f)
-		}
-	}
-	if len(scope.Functions) > 0 && (scope.Prefix != "" || scope.Stack != "") {
-		return session.DetectOptions{}, usageError("--function selects exactly the functions named: it cannot be combined with --prefix or --stack")
+	scope, err := scopeOptions(c)
+	if err != nil {
+		return session.DetectOptions{}, err
 	}
 	host, err := tunnelHost(c)
 	if err != nil {
@@ -144,6 +136,23 @@ func (a *app) detectOptions(c *cli.Context, locals []session.Local) (session.Det
 		opts.TunnelHost, _, _ = bore.SplitServer(firstServer(a.servers(c)))
 	}
 	return opts, nil
+}
+
+// scopeOptions reads --function, --prefix and --stack (selectFlags).
+func scopeOptions(c *cli.Context) (detect.Scope, error) {
+	scope := detect.Scope{Prefix: c.String(flagPrefix), Stack: strings.TrimSpace(c.String(flagStack))}
+	for _, f := range c.StringSlice(flagFunction) {
+		if f = strings.TrimSpace(f); f == "" {
+			return detect.Scope{}, usageError("--function: empty name")
+		}
+		if !slices.Contains(scope.Functions, f) {
+			scope.Functions = append(scope.Functions, f)
+		}
+	}
+	if len(scope.Functions) > 0 && (scope.Prefix != "" || scope.Stack != "") {
+		return detect.Scope{}, usageError("--function selects exactly the functions named: it cannot be combined with --prefix or --stack")
+	}
+	return scope, nil
 }
 
 // tunnelHost is --tunnel-host, checked; "" when not given.
@@ -252,9 +261,14 @@ func patchOptions(c *cli.Context) (session.PatchOptions, error) {
 	if concurrency < 1 {
 		return session.PatchOptions{}, usageError("--concurrency must be at least 1, got %d", concurrency)
 	}
-	return session.PatchOptions{Concurrency: concurrency, NoWait: c.Bool(flagNoWait), DryRun: c.Bool(flagDryRun)}, nil
+	return session.PatchOptions{Concurrency: concurrency, NoWait: c.Bool(flagNoWait), DryRun: c.Bool(flagDryRun),
+		TakeOver: c.Bool(flagTakeOver)}, nil
 }
 
-func restoreOptions(c *cli.Context) session.RestoreOptions {
-	return session.RestoreOptions{Force: c.Bool(flagForce), Functions: c.StringSlice(flagFunction)}
+func restoreOptions(c *cli.Context) (session.RestoreOptions, error) {
+	scope, err := scopeOptions(c)
+	if err != nil {
+		return session.RestoreOptions{}, err
+	}
+	return session.RestoreOptions{Force: c.Bool(flagForce), Scope: scope, Session: strings.TrimSpace(c.String(flagSession))}, nil
 }

@@ -3,11 +3,14 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,8 +24,11 @@ import (
 // TestDevKilledAtRandomIsRestored runs `stptunnel dev` sessions against the emulator and an embedded bore server
 // and kills each one (SIGKILL) at a moment drawn from a seeded RNG: during detect, while the tunnel opens, between
 // the journal write and the update, while an update is in progress, during the restore after SIGTERM, or after a
-// random delay. It then recovers with `stptunnel env restore` (even trials) or with a new `stptunnel dev -- true`
-// (odd trials) and requires every function's variables to be byte-identical to the seed, and the journal gone.
+// random delay. It then recovers, in turn, with `stptunnel env restore`, with a new `stptunnel dev -- true`, or from
+// another machine: the journal deleted, `stptunnel env restore --function ...` from a fresh state dir restores
+// from the functions' session markers (written in the same update as the patch, so a function holding the
+// session's values always carries its marker). Every function's variables must then be byte-identical to the
+// seed (no marker left), and the journal gone.
 //
 // STPTUNNEL_CRASH_TRIALS sets the number of trials (default 20); STPTUNNEL_CRASH_SEED replays a run.
 func TestDevKilledAtRandomIsRestored(t *testing.T) {
@@ -54,28 +60,30 @@ func TestDevKilledAtRandomIsRestored(t *testing.T) {
 	env := crashSeedEnv(dbPort)
 
 	points := map[string]int{}
-	killedWithJournal := 0
+	killedWithJournal, fromMarkers := 0, 0
+	recoveries := []string{"env restore", "dev", "marker"}
 	for i := range trials {
 		point := crashPoints[rng.IntN(len(crashPoints))]
-		recovery := "env restore"
-		if i%2 == 1 {
-			recovery = "dev"
-		}
+		recovery := recoveries[i%len(recoveries)]
 		k := 1 + rng.IntN(3)                                      // which call of the held operation
 		delay := time.Duration(rng.IntN(2500)) * time.Millisecond // for the random points
 		ok := t.Run(fmt.Sprintf("%02d-%s-%d-then-%s", i, point, k, recovery), func(t *testing.T) {
-			journal := crashTrial(t, crashTrialSpec{point: point, k: k, delay: delay, recovery: recovery,
+			journal, marked := crashTrial(t, crashTrialSpec{point: point, k: k, delay: delay, recovery: recovery,
 				env: env, dbPort: dbPort, proxy: proxy})
 			points[point]++
 			if journal {
 				killedWithJournal++
+			}
+			if marked {
+				fromMarkers++
 			}
 		})
 		if !ok {
 			t.Fatalf("trial %d failed: replay with STPTUNNEL_CRASH_SEED=%d STPTUNNEL_CRASH_TRIALS=%d", i, seed, trials)
 		}
 	}
-	t.Logf("%d trials, 0 losses; kills by point: %v; %d kills left a journal to recover", trials, points, killedWithJournal)
+	t.Logf("%d trials, 0 losses; kills by point: %v; %d kills left a journal to recover; %d recoveries restored functions from their markers alone",
+		trials, points, killedWithJournal, fromMarkers)
 }
 
 // The moments a trial may kill the session at.
@@ -110,8 +118,9 @@ func crashSeedEnv(dbPort int) map[string]map[string]string {
 	}
 }
 
-// crashTrial runs one killed session and its recovery. It reports whether the kill left a journal.
-func crashTrial(t *testing.T, spec crashTrialSpec) (journalLeft bool) {
+// crashTrial runs one killed session and its recovery. It reports whether the kill left a journal, and whether the
+// recovery restored functions from their markers.
+func crashTrial(t *testing.T, spec crashTrialSpec) (journalLeft, fromMarkers bool) {
 	ks := &killSwitch{held: make(chan struct{})}
 	sim, err := awssim.New(awssim.Options{Region: "eu-west-1", Logger: slog.New(&callWatcher{onCall: ks.onCall})})
 	if err != nil {
@@ -214,9 +223,20 @@ func crashTrial(t *testing.T, spec crashTrialSpec) (journalLeft bool) {
 	journalLeft = statErr == nil
 
 	var recover *exec.Cmd
-	if spec.recovery == "dev" {
+	switch spec.recovery {
+	case "dev":
 		recover = stptunnelCmd(t, sim, "", append(devArgs, "--", "true")...)
-	} else {
+	case "marker":
+		// The machine is gone: its journal with it. Another one restores from the markers.
+		if err := os.Remove(filepath.Join(state, "journal.json")); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		args := []string{"env", "restore", "--state-dir", t.TempDir()}
+		for _, name := range slices.Sorted(maps.Keys(spec.env)) {
+			args = append(args, "--function", name)
+		}
+		recover = stptunnelCmd(t, sim, "", args...)
+	default:
 		recover = stptunnelCmd(t, sim, "", "env", "restore", "--state-dir", state)
 	}
 	out, err := recover.CombinedOutput()
@@ -239,7 +259,7 @@ func crashTrial(t *testing.T, spec crashTrialSpec) (journalLeft bool) {
 	if sim.Updates("other") != 0 {
 		t.Fatalf("the unrelated function was written %d times", sim.Updates("other"))
 	}
-	return journalLeft
+	return journalLeft, strings.Contains(string(out), "Restoring from their session markers")
 }
 
 // killSwitch holds one emulator request so that the test knows where the process is when it kills it. The

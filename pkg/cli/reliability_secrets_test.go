@@ -67,6 +67,7 @@ func secretsRun(t *testing.T, actions bool) {
 			"GITHUB_STEP_SUMMARY=" + filepath.Join(work, "summary")}
 	}
 	var jobLog strings.Builder // everything the job's steps printed so far
+	var lastMessages string    // stderr of the last run
 	run := func(name, stdin string, wantCode int, args ...string) string {
 		t.Helper()
 		cmd := stptunnelCmd(t, sim, stdin, args...)
@@ -93,6 +94,7 @@ func secretsRun(t *testing.T, actions bool) {
 			t.Fatalf("%s: exit %d, want %d:\n%s", name, code, wantCode, messages)
 		}
 		checkNoLeak(t, name, "stderr", messages)
+		lastMessages = messages
 		return document
 	}
 
@@ -107,7 +109,18 @@ func secretsRun(t *testing.T, actions bool) {
 	run("tunnel status", "", 0, "tunnel", "status", "--state-dir", state)
 	patched := run("env patch", opened, 0, "env", "patch", "--state-dir", state)
 	run("env patch --dry-run", opened, 0, "env", "patch", "--dry-run", "--state-dir", t.TempDir())
+	// The session marker holds the deployed value, password included: another session told api is in use, and
+	// env status, never show it.
+	run("env status", "", 0, "env", "status", "--function", "api")
+	run("dev, function in use", "", 1, "dev", "--local", local, "--to", to, "--secret", leakBoreSecret, "--state-dir", t.TempDir(), "--", "true")
 	run("env restore", patched, 0, "env", "restore", "--state-dir", state)
+	// A restore from the marker on a machine that never saw the password: the marker's values are masked first.
+	run("env patch, machine lost", opened, 0, "env", "patch", "--state-dir", t.TempDir())
+	jobLog.Reset()
+	run("env restore from the marker", "", 0, "env", "restore", "--function", "api", "--state-dir", t.TempDir())
+	if actions && !strings.Contains(lastMessages, "::add-mask::"+leakPassword) {
+		t.Errorf("env restore from the marker: the marker's password was not masked:\n%s", lastMessages)
+	}
 	run("tunnel close", "", 0, "tunnel", "close", "--state-dir", state)
 	checkNoLeak(t, "tunnel open --detach", "tunnels.log", readFile(t, filepath.Join(state, session.HoldLog)))
 	checkFileModes(t, state)

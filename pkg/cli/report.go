@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/stptunnel/stptunnel/pkg/doc"
 	"github.com/stptunnel/stptunnel/pkg/lambdaenv"
@@ -118,7 +119,53 @@ func (a *app) report(ev session.Event) {
 	case session.Failed:
 		a.waits.end()
 		u.fail("%v", e.Err)
+	case session.InUse:
+		a.maskMarker(e.Holder)
+		a.waits.done(e.Function)
+		u.warn("Skipping %s: %s", e.Function, e.Message)
+		a.warnSkipped([]doc.Skip{{Function: e.Function, Reason: doc.ReasonInUse, Message: e.Message}})
+	case session.FromMarkers:
+		for i := range e.Markers {
+			a.maskMarker(&e.Markers[i])
+		}
+		u.info("Restoring from their session markers (no journal here holds them): %s", strings.Join(e.Functions, ", "))
+	case session.Status:
+		for _, m := range e.Raw {
+			a.maskMarker(m)
+		}
+		a.statusTable(e)
 	}
+}
+
+// statusTable prints env status's table on stderr: one line per function held, key names only.
+func (a *app) statusTable(e session.Status) {
+	if len(e.Markers) == 0 {
+		a.ui.ok("No function carries a session marker (scanned %d)", e.Scanned)
+		return
+	}
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "FUNCTION\tSESSION\tBY\tSINCE\tTUNNELS\tVARIABLES")
+	for _, m := range e.Markers {
+		if m.Message != "" {
+			fmt.Fprintf(w, "%s\t?\t?\t?\t%s\t%s\n", m.Function, tunnelsAlive(m), m.Message)
+			continue
+		}
+		tunnels := tunnelsAlive(m)
+		if len(m.Tunnels) > 0 {
+			var addrs []string
+			for _, t := range m.Tunnels {
+				addrs = append(addrs, t.Public)
+			}
+			tunnels += " (" + strings.Join(addrs, ", ") + ")"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Function, m.Session, m.By, m.Since, tunnels, strings.Join(m.Keys, ", "))
+	}
+	w.Flush()
+	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		a.ui.plain("%s", strings.TrimRight(line, " "))
+	}
+	a.ui.info("%s held by a session (scanned %d)", plural(len(e.Markers), "function"), e.Scanned)
 }
 
 // summarizeOrWarn adds a step's fields to GitHub Actions' outputs and job summary; a failure to write them is a
@@ -169,6 +216,11 @@ func (a *app) reportPatch(e lambdaenv.Event) {
 		a.ui.warn("Skipping %s: nothing to change (%v)", e.Function, e.Err)
 	case lambdaenv.EventSkipped:
 		a.ui.warn("Skipping %s: %v", e.Function, e.Err)
+	case lambdaenv.EventNoMarker:
+		msg := fmt.Sprintf("%s is patched without its session marker (%s), which would not fit in Lambda's 4 KB: only this "+
+			"machine's journal can restore it (`stptunnel env restore`), and other sessions will not see it is in use", e.Function, lambdaenv.MarkerKey)
+		a.ui.warn("%s", msg)
+		a.gh.warning(a.ui.redact(msg))
 	}
 }
 
@@ -176,8 +228,19 @@ func (a *app) reportPatch(e lambdaenv.Event) {
 func (a *app) reportRestore(e lambdaenv.Event) {
 	switch e.Kind {
 	case lambdaenv.EventKept:
+		if e.Holder != nil {
+			a.maskMarker(e.Holder)
+			a.ui.warn("Keeping %s on %s: session %s of %s took the function over (since %s) and restores them when it ends",
+				strings.Join(e.Keys, ", "), e.Function, e.Holder.ID, e.Holder.By, e.Holder.At)
+			return
+		}
 		a.ui.warn("Keeping %s on %s: changed since the patch (a deploy?), so it is not ours to put back; --force restores it anyway",
 			strings.Join(e.Keys, ", "), e.Function)
+	case lambdaenv.EventUpToDate:
+		if e.Holder != nil {
+			a.maskMarker(e.Holder)
+			a.ui.info("Leaving %s: session %s of %s holds it now", e.Function, e.Holder.ID, e.Holder.By)
+		}
 	case lambdaenv.EventGone:
 		a.ui.warn("Skipping %s: the function no longer exists", e.Function)
 	case lambdaenv.EventFailed:

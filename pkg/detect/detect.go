@@ -100,6 +100,8 @@ func Run(ctx context.Context, clients Clients, opts Options) (*Result, error) {
 	b := newBinder(opts.Resources, opts.Maps)
 	var bound []candidate // in the order found, so that functions and skips keep it
 	for _, f := range fns {
+		// Bound as deployed: a function a session has patched is recognised by the values its marker records.
+		f.env = lambdaenv.Deployed(f.env)
 		if f.envError != nil {
 			bound = append(bound, candidate{function: f, unreadable: true})
 		} else if bindings := b.bind(f.env); len(bindings) > 0 {

@@ -10,7 +10,9 @@
 //	  "skipped":   [{"function", "reason", "message"}],
 //	  "tunnels":   [{"resource", "local", "public", "server", "engine"}],
 //	  "patches":   [{"function", "arn", "state", "revision", "changes": [{"env", "existed", "before", "after"}]}],
-//	  "restores":  [{"function", "state", "kept": [{"env", "reason"}]}]
+//	  "restores":  [{"function", "state", "kept": [{"env", "reason"}]}],
+//	  "session":   {"id", "by", "started"},
+//	  "markers":   [{"function", "arn", "session", "by", "since", "keys", "tunnels": [{"public", "alive"}], "alive"}]
 //	}
 //
 // Guarantees:
@@ -56,6 +58,8 @@ const (
 	FieldTunnels   = "tunnels"
 	FieldPatches   = "patches"
 	FieldRestores  = "restores"
+	FieldSession   = "session"
+	FieldMarkers   = "markers"
 )
 
 // Document is the JSON document. The zero value is not usable; use New, Read or Parse.
@@ -227,6 +231,14 @@ func (d *Document) validate(where string) error {
 		{FieldTunnels, &[]Tunnel{}},
 		{FieldPatches, &[]Patch{}},
 		{FieldRestores, &[]Restore{}},
+		{FieldMarkers, &[]Marked{}},
+	}
+	if err := d.decodeObject(FieldSession, &Session{}); err != nil {
+		var ie *InputError
+		if errors.As(err, &ie) {
+			ie.Where = where + ": " + ie.Where
+		}
+		return err
 	}
 	for _, c := range checks {
 		if err := d.decode(c.field, c.into); err != nil {
@@ -265,6 +277,25 @@ func (d *Document) decode(field string, into any) error {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return &InputError{Where: field + "[]." + te.Field, Err: fmt.Errorf("expected %s, got %s", te.Type, te.Value)}
+		}
+		return &InputError{Where: field, Err: err}
+	}
+	return nil
+}
+
+// decodeObject unmarshals one top-level object field into into. A missing or null field leaves into untouched.
+func (d *Document) decodeObject(field string, into any) error {
+	r := gjson.GetBytes(d.raw, field)
+	if !r.Exists() || r.Type == gjson.Null {
+		return nil
+	}
+	if !r.IsObject() {
+		return &InputError{Where: field, Err: fmt.Errorf("expected an object, got %s", kind(r))}
+	}
+	if err := json.Unmarshal([]byte(r.Raw), into); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return &InputError{Where: field + "." + te.Field, Err: fmt.Errorf("expected %s, got %s", te.Type, te.Value)}
 		}
 		return &InputError{Where: field, Err: err}
 	}
@@ -407,4 +438,19 @@ func (d *Document) Patches() ([]Patch, error) {
 func (d *Document) Restores() ([]Restore, error) {
 	var out []Restore
 	return out, d.decode(FieldRestores, &out)
+}
+
+// Session returns the typed view of "session"; ok is false when the document has none.
+func (d *Document) Session() (s Session, ok bool, err error) {
+	if r := gjson.GetBytes(d.raw, FieldSession); !r.Exists() || r.Type == gjson.Null {
+		return Session{}, false, nil
+	}
+	err = d.decodeObject(FieldSession, &s)
+	return s, err == nil, err
+}
+
+// Markers returns the typed view of "markers".
+func (d *Document) Markers() ([]Marked, error) {
+	var out []Marked
+	return out, d.decode(FieldMarkers, &out)
 }

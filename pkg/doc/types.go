@@ -47,7 +47,17 @@ const (
 	ReasonNoAccess    = "no-access"
 	ReasonTooLarge    = "too-large"
 	ReasonReservedKey = "reserved-key"
+	// ReasonInUse: another session holds the function (its marker, STPTUNNEL_SESSION, carries another id).
+	ReasonInUse = "in-use"
 )
+
+// Session is the session that patches: "session", added by the first step that patches. Its id is the one the
+// functions' markers (STPTUNNEL_SESSION) and the journal carry.
+type Session struct {
+	ID      string `json:"id"`
+	By      string `json:"by"`      // user@host
+	Started string `json:"started"` // RFC 3339
+}
 
 // Tunnel is an open tunnel from a public address to a local resource.
 type Tunnel struct {
@@ -105,3 +115,25 @@ const (
 	RestoreGone      = "gone"
 	RestoreFailed    = "failed"
 )
+
+// Marked is a function that carries a session marker, as env status lists it: who holds it and since when, the
+// keys the session changed (names only) and whether its tunnels answer.
+type Marked struct {
+	Function string   `json:"function"`
+	ARN      string   `json:"arn,omitempty"`
+	Session  string   `json:"session"`
+	By       string   `json:"by"`
+	Since    string   `json:"since"`
+	Keys     []string `json:"keys"`
+	Tunnels  []Probe  `json:"tunnels"`
+	// Alive: at least one of the session's tunnels answers (a TCP connection to its public address is accepted).
+	Alive bool `json:"alive"`
+	// Message says why the marker cannot be read, when it cannot (the other fields are then empty).
+	Message string `json:"message,omitempty"`
+}
+
+// Probe is one public tunnel address and whether it answered.
+type Probe struct {
+	Public string `json:"public"`
+	Alive  bool   `json:"alive"`
+}

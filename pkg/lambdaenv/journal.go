@@ -35,28 +35,31 @@ const JournalFile = "journal.json"
 // before they reach the disk leaves a pending entry (which restore finishes) or an entry already restored (which
 // restore finds not-needed).
 //
-// The file is a document (CONTRACT.md §2) holding only "patches", so `stptunnel env restore < journal.json` also
-// works. Each patch carries two fields the document does not define:
+// The file is a document (CONTRACT.md §2) holding only "session" (the session that patched last) and "patches", so
+// `stptunnel env restore < journal.json` also works. Each patch carries fields the document does not define:
 //
-//	{"stptunnel": "v1", "patches": [
+//	{"stptunnel": "v1", "session": {"id": "3f9c2a71d04e", "by": "ana@laptop", "started": "2026-03-01T10:00:00Z"},
+//	 "patches": [
 //	  {"function": "api", "arn": "arn:aws:lambda:eu-west-1:123456789012:function:api", "region": "eu-west-1",
-//	   "state": "pending", "revision": "…",
+//	   "session": "3f9c2a71d04e", "state": "pending", "revision": "…",
 //	   "changes": [{"env": "DB", "existed": true, "before": "postgres://…@localhost:5432/app",
 //	                "after": "postgres://…@bore.pub:40001/app", "superseded": ["postgres://…@bore.pub:39999/app"]}]}]}
 //
-// state is pending from just before the update until the update is accepted, then applied. superseded lists the
-// values earlier patches of the session wrote to the key and that may still be live while a re-patch is pending:
-// restore treats them as ours too.
+// A patch's session is the id of the session that patched the function, the id of the marker its update writes
+// (marker.go): restore removes the marker only while it is that session's. state is pending from just before the
+// update until the update is accepted, then applied. superseded lists the values earlier patches of the session
+// wrote to the key and that may still be live while a re-patch is pending: restore treats them as ours too.
 type Journal struct {
 	path string
 
 	mu      sync.Mutex
 	done    sync.Cond // signalled when a write ends
 	entries []Entry
-	version uint64 // bumped by every change of entries
-	durable uint64 // the version last written to disk
-	writing bool   // a write is in flight (outside mu)
-	writes  int    // writes ended (file written or removed), for tests and benchmarks
+	session Session // the session that staged an entry last
+	version uint64  // bumped by every change of entries
+	durable uint64  // the version last written to disk
+	writing bool    // a write is in flight (outside mu)
+	writes  int     // writes ended (file written or removed), for tests and benchmarks
 	// lastVersion and lastErr are the version the last write carried and how it ended.
 	lastVersion uint64
 	lastErr     error
@@ -68,19 +71,29 @@ type Entry struct {
 	Function string   `json:"function"`
 	ARN      string   `json:"arn"`
 	Region   string   `json:"region,omitempty"`
-	State    string   `json:"state"` // doc.PatchPending | doc.PatchApplied
+	Session  string   `json:"session,omitempty"` // the id of the session that patched it (its marker's id)
+	State    string   `json:"state"`             // doc.PatchPending | doc.PatchApplied
 	Revision string   `json:"revision,omitempty"`
 	Changes  []Change `json:"changes"`
+	// FromMarker: restore what the function's session marker records, read when the function is (Changes is
+	// ignored): a restore from any machine, without the journal of the session that patched it.
+	FromMarker bool `json:"-"`
 }
 
 // Change is one journalled key: the document's change plus the values earlier patches wrote (see Journal).
 type Change struct {
 	doc.Change
 	Superseded []string `json:"superseded,omitempty"`
+	// Digest, in a change read from a session marker instead of After (which the marker does not carry): the
+	// digest of the value the session wrote (see Digest).
+	Digest string `json:"-"`
 }
 
 // ours reports whether value is one the session wrote to the key.
 func (c Change) ours(value string) bool {
+	if c.Digest != "" {
+		return Digest(value) == c.Digest
+	}
 	return value == c.After || slices.Contains(c.Superseded, value)
 }
 
@@ -93,9 +106,10 @@ func (e Entry) Patch() doc.Patch {
 	return p
 }
 
-// EntryFromPatch turns a document's patch into an entry, for a restore from the document. region may be "".
-func EntryFromPatch(p doc.Patch, region string) Entry {
-	e := Entry{Function: p.Function, ARN: p.ARN, Region: region, State: p.State, Revision: p.Revision}
+// EntryFromPatch turns a document's patch into an entry, for a restore from the document. region and session (the
+// document's session id) may be "".
+func EntryFromPatch(p doc.Patch, region, session string) Entry {
+	e := Entry{Function: p.Function, ARN: p.ARN, Region: region, Session: session, State: p.State, Revision: p.Revision}
 	for _, c := range p.Changes {
 		e.Changes = append(e.Changes, Change{Change: c})
 	}
@@ -103,8 +117,9 @@ func EntryFromPatch(p doc.Patch, region string) Entry {
 }
 
 type journalFile struct {
-	Version string  `json:"stptunnel"`
-	Patches []Entry `json:"patches"`
+	Version string       `json:"stptunnel"`
+	Session *doc.Session `json:"session,omitempty"`
+	Patches []Entry      `json:"patches"`
 }
 
 // OpenJournal opens STATE_DIR/journal.json, reading what a previous session left; the directory (statedir.Ensure)
@@ -127,7 +142,18 @@ func OpenJournal(dir string) (*Journal, error) {
 		return nil, fmt.Errorf("reading the journal %s: unknown version %q", j.path, f.Version)
 	}
 	j.entries = f.Patches
+	if f.Session != nil {
+		j.session = Session{ID: f.Session.ID, By: f.Session.By, At: f.Session.Started}
+	}
 	return j, nil
+}
+
+// Session is the session that patched last, while the journal holds entries: the session a later step of the same
+// state dir continues.
+func (j *Journal) Session() (Session, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.session, len(j.entries) > 0 && j.session.ID != ""
 }
 
 // Path is the journal file's path.
@@ -169,11 +195,12 @@ func (j *Journal) Stage(e Entry) {
 	j.put(e)
 }
 
-// stage records e like Stage and returns what makes it durable: a commit of the journal as it is now, which returns
-// at once if a write since has carried it.
-func (j *Journal) stage(e Entry) func() error {
+// stage records e, patched by session s, like Stage and returns what makes it durable: a commit of the journal as it
+// is now, which returns at once if a write since has carried it.
+func (j *Journal) stage(e Entry, s Session) func() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.session = s
 	j.put(e)
 	v := j.version
 	return func() error {
@@ -292,7 +319,11 @@ func (j *Journal) marshal() ([]byte, error) {
 	if len(j.entries) == 0 {
 		return nil, nil
 	}
-	b, err := json.MarshalIndent(journalFile{Version: doc.Version, Patches: j.entries}, "", "  ")
+	f := journalFile{Version: doc.Version, Patches: j.entries}
+	if j.session.ID != "" {
+		f.Session = &doc.Session{ID: j.session.ID, By: j.session.By, Started: j.session.At}
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("writing the journal: %w", err)
 	}

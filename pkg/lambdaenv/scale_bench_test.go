@@ -390,7 +390,7 @@ func runSession(b *testing.B, mode sessionMode, n int) sessionRun {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := &Patcher{Client: benchClient(sim), Journal: j, Wait: true}
+	p := &Patcher{Client: benchClient(sim), Journal: j, Wait: true, Session: testSession}
 	ctx, cancel := context.WithTimeout(b.Context(), 10*time.Minute)
 	defer cancel()
 	b.StartTimer()
@@ -486,7 +486,7 @@ func journalSession(b *testing.B, j *Journal, n int) {
 	var g errgroup.Group
 	g.SetLimit(DefaultConcurrency)
 	for i := range n {
-		g.Go(func() error { return j.stage(benchEntry(i, doc.PatchPending))() })
+		g.Go(func() error { return j.stage(benchEntry(i, doc.PatchPending), testSession)() })
 	}
 	if err := g.Wait(); err != nil {
 		b.Fatal(err)

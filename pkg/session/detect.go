@@ -9,6 +9,7 @@ import (
 	"github.com/stptunnel/stptunnel/pkg/connstr"
 	"github.com/stptunnel/stptunnel/pkg/detect"
 	"github.com/stptunnel/stptunnel/pkg/doc"
+	"github.com/stptunnel/stptunnel/pkg/lambdaenv"
 )
 
 // DetectOptions are detect's inputs beyond the document.
@@ -103,6 +104,8 @@ func parseMaps(specs []string, resources []doc.Resource) ([]detect.Map, error) {
 			return nil, badInput("--map %q: want ENV=RESOURCE", spec)
 		case !envName.MatchString(env):
 			return nil, badInput("--map %q: %q is not a Lambda variable name (letters, digits and _, starting with a letter)", spec, env)
+		case env == lambdaenv.MarkerKey:
+			return nil, badInput("--map %q: %s is stptunnel's session marker, not a variable to bind", spec, env)
 		case !hasResource(resources, res):
 			return nil, badInput("--map %q: no resource named %q (declare it with --local %s=URL)", spec, res, res)
 		}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/stptunnel/stptunnel/pkg/bore"
 	"github.com/stptunnel/stptunnel/pkg/doc"
@@ -180,6 +181,12 @@ func (s *dev) start(ctx context.Context) (ready bool, err error) {
 	}
 	if s.patcher, err = NewPatcher(ctx, d.Region(), s.opts.Patch, s.state, env); err != nil {
 		return false, err
+	}
+	if !s.patcher.DryRun() {
+		// One session per run: its id marks every function this run patches, and re-patches.
+		if err := d.Set(doc.FieldSession, NewSession(s.opts.Patch.By, time.Now())); err != nil {
+			return false, err
+		}
 	}
 	if err := s.patcher.Patch(ctx, d, ""); err != nil {
 		return false, err

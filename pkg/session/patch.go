@@ -23,6 +23,11 @@ type PatchOptions struct {
 	NoWait bool
 	// DryRun reads and computes, and writes nothing.
 	DryRun bool
+	// TakeOver patches the functions another session holds (skipped as in-use otherwise), sharing them: its
+	// values before stay the originals, so whichever session restores, the function gets its deployed values back.
+	TakeOver bool
+	// By is who patches, user@host, for a session this step creates (WhoAmI when empty).
+	By string
 }
 
 // ErrNothingPatched: a step had functions to patch and patched none of them. It must not look like success;
@@ -82,9 +87,13 @@ func Plans(d *doc.Document) ([]lambdaenv.Plan, error) {
 		skip[s.Function] = true
 	}
 	var plans []lambdaenv.Plan
-	for _, f := range functions {
+	for i, f := range functions {
 		if skip[f.Name] || len(f.Bindings) == 0 {
 			continue
+		}
+		if j := slices.IndexFunc(f.Bindings, func(b doc.Binding) bool { return b.Env == lambdaenv.MarkerKey }); j >= 0 {
+			return nil, asInput(&doc.InputError{Where: fmt.Sprintf("functions[%d].bindings[%d].env", i, j),
+				Err: fmt.Errorf("%s is stptunnel's session marker, not a variable to bind", lambdaenv.MarkerKey)})
 		}
 		if slices.ContainsFunc(f.Bindings, func(b doc.Binding) bool { _, ok := targets[b.Resource]; return ok }) {
 			plans = append(plans, lambdaenv.Plan{Function: f.Name, ARN: f.ARN, Bindings: f.Bindings, Targets: targets})
@@ -98,6 +107,7 @@ func Plans(d *doc.Document) ([]lambdaenv.Plan, error) {
 type Patcher struct {
 	p         *lambdaenv.Patcher
 	env       Env
+	by        string
 	restoring atomic.Bool // its progress is a restore's
 }
 
@@ -112,12 +122,16 @@ func NewPatcher(ctx context.Context, region string, opts PatchOptions, state *St
 		Concurrency: opts.Concurrency,
 		Wait:        !opts.NoWait,
 		DryRun:      opts.DryRun,
+		TakeOver:    opts.TakeOver,
 	}
-	sp := &Patcher{p: p, env: env}
+	sp := &Patcher{p: p, env: env, by: opts.By}
 	p.Progress = func(e lambdaenv.Event) {
-		if sp.restoring.Load() {
+		switch {
+		case sp.restoring.Load():
 			env.report(RestoreProgress{e})
-		} else {
+		case e.Kind == lambdaenv.EventSkipped && e.Reason == doc.ReasonInUse:
+			// Reported as InUse once the holder's tunnels are probed, with what to do about it.
+		default:
 			env.report(PatchProgress{e})
 		}
 	}
@@ -138,12 +152,19 @@ func (p *Patcher) Restore(ctx context.Context, entries []lambdaenv.Entry) ([]doc
 func (p *Patcher) DryRun() bool { return p.p.DryRun }
 
 // Patch patches the planned functions of d bound to resource ("" for all) with the tunnels' current addresses,
-// and records the outcome in d's "patches" and "skipped". The error joins the functions that failed.
+// as d's session (created and recorded in d when it has none), and records the outcome in d's "patches" and
+// "skipped". A function another session holds is skipped as in-use, reported with whether that session's tunnels
+// answer. The error joins the functions that failed.
 func (p *Patcher) Patch(ctx context.Context, d *doc.Document, resource string) error {
 	plans, err := Plans(d)
 	if err != nil {
 		return err
 	}
+	s, err := sessionOf(d, p.by, p.p.DryRun, p.p.Journal)
+	if err != nil {
+		return err
+	}
+	p.p.Session = markerSession(s)
 	if resource != "" {
 		plans = slices.DeleteFunc(plans, func(pl lambdaenv.Plan) bool {
 			return !slices.ContainsFunc(pl.Bindings, func(b doc.Binding) bool { return b.Resource == resource })
@@ -160,7 +181,11 @@ func (p *Patcher) Patch(ctx context.Context, d *doc.Document, resource string) e
 	if merr := mergePatches(d, res.Patches); merr != nil {
 		return merr
 	}
+	inUse := reportInUse(ctx, res.InUse, p.env)
 	for _, sk := range res.Skipped {
+		if msg, ok := inUse[sk.Function]; ok && sk.Reason == doc.ReasonInUse {
+			sk.Message = msg
+		}
 		if aerr := d.Append(doc.FieldSkipped, sk); aerr != nil {
 			return aerr
 		}

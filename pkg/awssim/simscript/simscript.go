@@ -14,9 +14,10 @@
 //	    later read sees Successful). The quotas default to Lambda's (15
 //	    control-plane and 100 GetFunction requests per second); SPEC as
 //	    awssim.ParseQuotas: lambda | off | control=N,getfunction=N.
-//	awssim-env FUNCTION
+//	awssim-env [-without KEY]... FUNCTION
 //	    print the function's variables as compact JSON with sorted keys and a
-//	    newline; with !, succeed only if the function does not exist.
+//	    newline, leaving out each KEY given; with !, succeed only if the
+//	    function does not exist.
 //	awssim-setenv [-replace] FUNCTION KEY=VALUE... [-KEY...]
 //	    change variables as a deploy would (new RevisionId): set KEY=VALUE,
 //	    remove -KEY, keep the others unless -replace.
@@ -139,10 +140,17 @@ func (reg *servers) server(ts *testscript.TestScript) *awssim.Server {
 }
 
 func (reg *servers) env(ts *testscript.TestScript, neg bool, args []string) {
+	var without []string
+	for len(args) > 2 && args[0] == "-without" {
+		without, args = append(without, args[1]), args[2:]
+	}
 	if len(args) != 1 {
-		ts.Fatalf("usage: awssim-env FUNCTION")
+		ts.Fatalf("usage: awssim-env [-without KEY]... FUNCTION")
 	}
 	env, ok := reg.server(ts).Env(args[0])
+	for _, k := range without {
+		delete(env, k)
+	}
 	switch {
 	case neg && ok:
 		ts.Fatalf("function %s exists", args[0])
