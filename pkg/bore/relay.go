@@ -3,7 +3,6 @@ package bore
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"sync"
 )
@@ -18,8 +17,8 @@ type relayResult struct {
 // aBuffered holds bytes already read from a (by a frame reader) and is written to b before the rest of a.
 //
 // When one side ends its output (EOF), relay half-closes the other side's write direction and lets the other
-// direction keep flowing. When a copy fails, or ctx is cancelled, both connections are closed at once. Both ends
-// are *net.TCPConn so io.Copy uses splice(2) on Linux.
+// direction keep flowing. When a copy fails, or ctx is cancelled, both connections are closed at once. The
+// calling goroutine copies a → b itself: one more goroutine per connection, for b → a.
 func relay(ctx context.Context, a, b *net.TCPConn, aBuffered []byte) relayResult {
 	var (
 		res     relayResult
@@ -45,6 +44,15 @@ func relay(ctx context.Context, a, b *net.TCPConn, aBuffered []byte) relayResult
 	defer stop()
 
 	wg.Go(func() {
+		n, err := copyConn(a, b)
+		res.BToA = n
+		if err != nil {
+			fail(err)
+			return
+		}
+		fail(a.CloseWrite())
+	})
+	func() {
 		if len(aBuffered) > 0 {
 			n, err := b.Write(aBuffered)
 			res.AToB += int64(n)
@@ -53,23 +61,14 @@ func relay(ctx context.Context, a, b *net.TCPConn, aBuffered []byte) relayResult
 				return
 			}
 		}
-		n, err := io.Copy(b, a)
+		n, err := copyConn(b, a)
 		res.AToB += n
 		if err != nil {
 			fail(err)
 			return
 		}
 		fail(b.CloseWrite())
-	})
-	wg.Go(func() {
-		n, err := io.Copy(a, b)
-		res.BToA = n
-		if err != nil {
-			fail(err)
-			return
-		}
-		fail(a.CloseWrite())
-	})
+	}()
 	wg.Wait()
 	closeBoth()
 	return res

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("STPTUNNEL_BORE_RELAY") == "buffered" { // benchmarks: the relay through pooled buffers
+		relaySplice = false
+	}
 	if role := os.Getenv(scaleRoleEnv); role != "" {
 		os.Exit(runScaleRole(role, os.Getenv(scaleArgEnv), os.Stdin, os.Stdout))
 	}
@@ -89,12 +93,18 @@ func runConcurrent(b *testing.B, tunnel bool, n int) map[string]float64 {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	m := map[string]float64{}
+	for name, p := range procs { // what holding n connections costs: goroutine stacks and heap objects
+		st := p.stats(b)
+		m[name+"-stacks-MB"] = st["stacks-kb"] / 1024
+		m[name+"-heap-MB"] = st["heap-kb"] / 1024
+	}
 	errs := load.release()
 	b.StopTimer()
 	for _, err := range errs {
 		b.Log(err)
 	}
-	m := map[string]float64{"errors": float64(len(errs))}
+	m["errors"] = float64(len(errs))
 	for name, p := range procs {
 		st := p.stats(b)
 		m[name+"-rss-MB"] = st["hwm-kb"] / 1024
@@ -276,7 +286,10 @@ func runScaleRole(role, arg string, stdin io.Reader, stdout io.Writer) int {
 			continue
 		}
 		g := int64(runtime.NumGoroutine())
-		fmt.Fprintf(stdout, "active=%d goroutines=%d peak-goroutines=%d hwm-kb=%d\n", active(), g, max(g, peak.Load()), procStatusKB(0, "VmHWM:"))
+		ms := []metrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
+		metrics.Read(ms)
+		fmt.Fprintf(stdout, "active=%d goroutines=%d peak-goroutines=%d hwm-kb=%d stacks-kb=%d heap-kb=%d\n", active(), g,
+			max(g, peak.Load()), procStatusKB(0, "VmHWM:"), ms[0].Value.Uint64()>>10, ms[1].Value.Uint64()>>10)
 	}
 	return 0
 }
