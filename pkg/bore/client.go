@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -52,6 +53,15 @@ type Client struct {
 	remotePort uint16
 	publicAddr string
 	cancel     context.CancelFunc
+
+	// The per-visitor path. acceptAddr is the IP address and port of the control connection's server: Accept
+	// connections go there, with no name lookup per visitor, and to the same server behind round-robin DNS.
+	// localDialed is the address of the local service that last answered (a name such as localhost resolves to
+	// several addresses; this spares the refused ones). spare is a connection to the server dialled ahead while
+	// visitors keep coming.
+	acceptAddr  atomic.Pointer[string]
+	localDialed atomic.Pointer[string]
+	spare       spare
 
 	conns sync.WaitGroup // connection handlers
 	done  chan struct{}  // closed when everything the client started has ended
@@ -144,6 +154,7 @@ func (c *Client) Start(ctx context.Context) error {
 		err := c.run(ctx, conn, r)
 		c.cancel()
 		c.conns.Wait()
+		c.spare.close()
 		c.finish(err)
 	}()
 	return nil
@@ -219,7 +230,7 @@ func (c *Client) run(ctx context.Context, conn *net.TCPConn, r *frameReader) err
 
 // connect dials the control port, authenticates, and asks for port.
 func (c *Client) connect(ctx context.Context, port uint16) (*net.TCPConn, *frameReader, uint16, error) {
-	conn, r, err := c.dialServer(ctx)
+	conn, r, err := c.dialServer(ctx, c.controlAddr)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -232,6 +243,8 @@ func (c *Client) connect(ctx context.Context, port uint16) (*net.TCPConn, *frame
 		conn.Close()
 		return nil, nil, 0, err
 	}
+	addr := conn.RemoteAddr().String()
+	c.acceptAddr.Store(&addr)
 	return conn, r, remote, nil
 }
 
@@ -256,12 +269,13 @@ func (c *Client) hello(conn *net.TCPConn, r *frameReader, port uint16) (uint16, 
 	return 0, fmt.Errorf("%w: unexpected initial non-hello message %s", ErrProtocol, m)
 }
 
-// dialServer opens a connection to the control port and answers the server's challenge if we have a secret.
-func (c *Client) dialServer(ctx context.Context) (*net.TCPConn, *frameReader, error) {
+// dialServer opens a connection to the control port at addr and answers the server's challenge if we have a
+// secret.
+func (c *Client) dialServer(ctx context.Context, addr string) (*net.TCPConn, *frameReader, error) {
 	d := net.Dialer{Timeout: c.cfg.HandshakeTimeout}
-	nc, err := d.DialContext(ctx, "tcp", c.controlAddr)
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, nil, &DialError{Addr: c.controlAddr, Err: err}
+		return nil, nil, &DialError{Addr: addr, Err: err}
 	}
 	conn := nc.(*net.TCPConn)
 	r := newFrameReader(conn)
@@ -324,43 +338,107 @@ func (c *Client) serveControl(ctx context.Context, conn *net.TCPConn, r *frameRe
 	}
 }
 
-// handleConnection accepts visitor id on a new server connection and relays it to the local service. The
-// local service is dialled while the server connection is being set up: both are needed, and the set-up
-// latency is what a visitor waits for.
+// handleConnection accepts visitor id on a server connection and relays it to the local service. With a spare
+// connection the Accept goes out at once and the local service is dialled next; without one, the local service
+// is dialled while the server connection is being set up. Either way the visitor waits for the later of the two.
 func (c *Client) handleConnection(ctx context.Context, id uuid) {
+	remote, r, local, err := c.acceptAndDialLocal(ctx, id)
+	if err != nil {
+		c.log.Warn("connection failed", "id", id.String(), "err", err)
+		return
+	}
+	c.log.Debug("connection open", "id", id.String(), "local", c.localAddr)
+	res := relay(ctx, remote, local, r.buffered())
+	c.log.Info("connection closed", "id", id.String(), "bytes_in", res.AToB, "bytes_out", res.BToA, "err", res.Err)
+}
+
+// acceptAndDialLocal sends Accept(id) on a server connection and dials the local service; on error it closes
+// whatever it opened.
+func (c *Client) acceptAndDialLocal(ctx context.Context, id uuid) (*net.TCPConn, *frameReader, *net.TCPConn, error) {
+	accept := func(remote *net.TCPConn) error {
+		if err := writeMessage(remote, message{kind: kindAccept, id: id}); err != nil {
+			remote.Close()
+			return fmt.Errorf("sending accept: %w", err)
+		}
+		return nil
+	}
+	if remote, r := c.takeSpare(ctx); remote != nil {
+		if err := accept(remote); err != nil {
+			return nil, nil, nil, err
+		}
+		local, err := c.dialLocal(ctx)
+		if err != nil {
+			remote.Close()
+			return nil, nil, nil, err
+		}
+		return remote, r, local, nil
+	}
 	type dialed struct {
 		conn *net.TCPConn
 		err  error
 	}
-	local := make(chan dialed, 1)
+	localc := make(chan dialed, 1)
 	go func() {
-		d := net.Dialer{Timeout: c.cfg.HandshakeTimeout}
-		nc, err := d.DialContext(ctx, "tcp", c.localAddr)
-		if err != nil {
-			local <- dialed{err: &DialError{Addr: c.localAddr, Err: err}}
-			return
-		}
-		local <- dialed{conn: nc.(*net.TCPConn)}
+		conn, err := c.dialLocal(ctx)
+		localc <- dialed{conn, err}
 	}()
-	remote, r, err := c.dialServer(ctx)
+	remote, r, err := c.dialServer(ctx, c.acceptTarget())
 	if err == nil {
-		err = writeMessage(remote, message{kind: kindAccept, id: id})
-		if err != nil {
-			remote.Close()
-		}
+		err = accept(remote)
 	}
-	l := <-local
+	l := <-localc
 	if err != nil || l.err != nil {
-		if remote != nil {
+		if err == nil {
 			remote.Close()
 		}
 		if l.conn != nil {
 			l.conn.Close()
 		}
-		c.log.Warn("connection failed", "id", id.String(), "err", errors.Join(err, l.err))
-		return
+		return nil, nil, nil, errors.Join(err, l.err)
 	}
-	c.log.Debug("connection open", "id", id.String(), "local", c.localAddr)
-	res := relay(ctx, remote, l.conn, r.buffered())
-	c.log.Info("connection closed", "id", id.String(), "bytes_in", res.AToB, "bytes_out", res.BToA, "err", res.Err)
+	return remote, r, l.conn, nil
+}
+
+// acceptTarget is where Accept connections go: the control connection's server address.
+func (c *Client) acceptTarget() string {
+	if a := c.acceptAddr.Load(); a != nil {
+		return *a
+	}
+	return c.controlAddr
+}
+
+// takeSpare returns the spare connection to the server if a live one is ready (else nil), and while visitors
+// keep coming has the next one dialled.
+func (c *Client) takeSpare(ctx context.Context) (*net.TCPConn, *frameReader) {
+	addr := c.acceptTarget()
+	conn, r, busy := c.spare.take(addr, time.Now())
+	if busy && c.spare.startDial() {
+		c.conns.Go(func() {
+			conn, r, err := c.dialServer(ctx, addr)
+			if err != nil {
+				c.spare.dialed(nil, nil, "")
+				return
+			}
+			c.spare.dialed(conn, r, addr)
+		})
+	}
+	return conn, r
+}
+
+// dialLocal connects to the local service, at the address that answered last if it still does.
+func (c *Client) dialLocal(ctx context.Context) (*net.TCPConn, error) {
+	d := net.Dialer{Timeout: c.cfg.HandshakeTimeout, KeepAlive: -1} // a local service needs no keep-alive probes
+	if a := c.localDialed.Load(); a != nil {
+		if nc, err := d.DialContext(ctx, "tcp", *a); err == nil {
+			return nc.(*net.TCPConn), nil
+		}
+		c.localDialed.CompareAndSwap(a, nil)
+	}
+	nc, err := d.DialContext(ctx, "tcp", c.localAddr)
+	if err != nil {
+		return nil, &DialError{Addr: c.localAddr, Err: err}
+	}
+	a := nc.RemoteAddr().String()
+	c.localDialed.Store(&a)
+	return nc.(*net.TCPConn), nil
 }

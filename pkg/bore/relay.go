@@ -13,6 +13,10 @@ type relayResult struct {
 	Err        error // the first real error, nil when both directions ended with EOF
 }
 
+// relaySplice selects splice(2) for relayed bytes on Linux; false copies through pooled buffers there too
+// (tests and benchmarks compare both). Elsewhere it has no effect.
+var relaySplice = true
+
 // relay copies a → b and b → a concurrently until both directions end, then closes both connections.
 // aBuffered holds bytes already read from a (by a frame reader) and is written to b before the rest of a.
 //

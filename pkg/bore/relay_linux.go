@@ -9,9 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// relaySplice selects splice(2) for relayed bytes; false copies through pooled buffers (benchmarks compare both).
-var relaySplice = true
-
 func copyRaw(dst *net.TCPConn, rc, wc syscall.RawConn) (int64, error) {
 	if relaySplice {
 		return copySplice(rc, wc)
