@@ -348,8 +348,12 @@ func (c *Client) handleConnection(ctx context.Context, id uuid) {
 		return
 	}
 	c.log.Debug("connection open", "id", id.String(), "local", c.localAddr)
-	res := relay(ctx, remote, local, r.buffered())
-	c.log.Info("connection closed", "id", id.String(), "bytes_in", res.AToB, "bytes_out", res.BToA, "err", res.Err)
+	// The relay runs on goroutines of its own: this one's stack has grown deep in the dials, and would be held as
+	// long as the connection lasts.
+	c.conns.Go(func() {
+		res := relay(ctx, remote, local, r.buffered())
+		c.log.Info("connection closed", "id", id.String(), "bytes_in", res.AToB, "bytes_out", res.BToA, "err", res.Err)
+	})
 }
 
 // acceptAndDialLocal sends Accept(id) on a server connection and dials the local service; on error it closes
