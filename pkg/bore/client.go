@@ -328,8 +328,7 @@ func (c *Client) serveControl(ctx context.Context, conn *net.TCPConn, r *frameRe
 		switch m.kind {
 		case kindHeartbeat:
 		case kindConnection:
-			id := m.id
-			c.conns.Go(func() { c.handleConnection(ctx, id) })
+			c.connection(ctx, m.id)
 		case kindError:
 			c.log.Error("server error", "message", m.text)
 		default:
@@ -338,11 +337,41 @@ func (c *Client) serveControl(ctx context.Context, conn *net.TCPConn, r *frameRe
 	}
 }
 
-// handleConnection accepts visitor id on a server connection and relays it to the local service. With a spare
-// connection the Accept goes out at once and the local service is dialled next; without one, the local service
-// is dialled while the server connection is being set up. Either way the visitor waits for the later of the two.
-func (c *Client) handleConnection(ctx context.Context, id uuid) {
-	remote, r, local, err := c.acceptAndDialLocal(ctx, id)
+// connection starts serving visitor id. With a spare connection to the server, its Accept goes out here and
+// now, before any goroutine is started for it; dialling the local service and the relay run on goroutines of
+// their own.
+func (c *Client) connection(ctx context.Context, id uuid) {
+	remote, r := c.takeSpare(ctx)
+	if remote != nil {
+		if err := sendAccept(remote, id); err != nil {
+			c.log.Debug("spare connection failed, dialling", "id", id.String(), "err", err)
+			remote, r = nil, nil
+		}
+	}
+	c.conns.Go(func() { c.handleConnection(ctx, id, remote, r) })
+}
+
+// sendAccept sends Accept(id) on remote, and closes it on failure.
+func sendAccept(remote *net.TCPConn, id uuid) error {
+	if err := writeMessage(remote, message{kind: kindAccept, id: id}); err != nil {
+		remote.Close()
+		return fmt.Errorf("sending accept: %w", err)
+	}
+	return nil
+}
+
+// handleConnection dials the local service and, unless remote already carries visitor id's Accept, a server
+// connection to accept it on (both at once: the visitor waits for the later of the two), then relays.
+func (c *Client) handleConnection(ctx context.Context, id uuid, remote *net.TCPConn, r *frameReader) {
+	var local *net.TCPConn
+	var err error
+	if remote != nil {
+		if local, err = c.dialLocal(ctx); err != nil {
+			remote.Close()
+		}
+	} else {
+		remote, r, local, err = c.acceptAndDialLocal(ctx, id)
+	}
 	if err != nil {
 		c.log.Warn("connection failed", "id", id.String(), "err", err)
 		return
@@ -356,27 +385,9 @@ func (c *Client) handleConnection(ctx context.Context, id uuid) {
 	})
 }
 
-// acceptAndDialLocal sends Accept(id) on a server connection and dials the local service; on error it closes
-// whatever it opened.
+// acceptAndDialLocal dials a server connection and sends Accept(id) on it while it dials the local service; on
+// error it closes whatever it opened.
 func (c *Client) acceptAndDialLocal(ctx context.Context, id uuid) (*net.TCPConn, *frameReader, *net.TCPConn, error) {
-	accept := func(remote *net.TCPConn) error {
-		if err := writeMessage(remote, message{kind: kindAccept, id: id}); err != nil {
-			remote.Close()
-			return fmt.Errorf("sending accept: %w", err)
-		}
-		return nil
-	}
-	if remote, r := c.takeSpare(ctx); remote != nil {
-		if err := accept(remote); err != nil {
-			return nil, nil, nil, err
-		}
-		local, err := c.dialLocal(ctx)
-		if err != nil {
-			remote.Close()
-			return nil, nil, nil, err
-		}
-		return remote, r, local, nil
-	}
 	type dialed struct {
 		conn *net.TCPConn
 		err  error
@@ -388,7 +399,7 @@ func (c *Client) acceptAndDialLocal(ctx context.Context, id uuid) (*net.TCPConn,
 	}()
 	remote, r, err := c.dialServer(ctx, c.acceptTarget())
 	if err == nil {
-		err = accept(remote)
+		err = sendAccept(remote, id)
 	}
 	l := <-localc
 	if err != nil || l.err != nil {

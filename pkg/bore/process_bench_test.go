@@ -26,8 +26,9 @@ import (
 // The tunnel data path as users run it: `stptunnel bore server` and `stptunnel bore local` (the shipped binary,
 // default flags) each in a process of their own, a service process and a load-generator process, all on loopback,
 // measured beside a direct connection to the same service in the same run. BORE_BIN, when it names a bore 0.5.2
-// binary, adds bore's own server and client as a third path. STPTUNNEL_BIN names the stptunnel binary (else it is
-// built once for the run).
+// binary, adds bore's own server and client as a path; STPTUNNEL_BASE_BIN, an earlier stptunnel build, adds it as
+// "stptunnel-base" (BenchmarkProcesses only). STPTUNNEL_BIN names the stptunnel binary (else it is built once
+// for the run).
 //
 // The service (this test binary in the "service" role) echoes what it reads, except on a connection whose first
 // byte is 's': that one is a sink, told the length in 8 bytes (big endian), and answering one byte once it has read
@@ -35,7 +36,8 @@ import (
 // takes one command per line on its stdin and answers one line of key=value pairs.
 
 // BenchmarkProcesses runs interleaved rounds (BENCH_ROUNDS, default 5): in each round every path is measured once
-// for each figure, the order of the paths rotated from round to round. Reported per path and figure: the median
+// for each figure (BENCH_FIGURES selects some, e.g. "setup,rtt"), the order of the paths rotated from round to
+// round. Reported per path and figure: the median
 // over the rounds, and the median over the rounds of the ratio to the direct connection of the same round.
 //
 //   - setup: connect, one-byte round trip, close; the median of 200 sequential connections (µs).
@@ -49,17 +51,25 @@ func BenchmarkProcesses(b *testing.B) {
 	load := startRole(b, "load", "")
 	paths := []*benchPath{{name: "direct", addr: svc.addr}}
 	paths = append(paths, startStptunnel(b, svc.addr))
+	if base := os.Getenv("STPTUNNEL_BASE_BIN"); base != "" {
+		p := startStptunnelBin(b, base, svc.addr)
+		p.name = "stptunnel-base"
+		paths = append(paths, p)
+	}
 	if bore := startBore(b, svc.addr); bore != nil {
 		paths = append(paths, bore)
 	}
-	figures := []struct {
+	type figure struct {
 		name, unit, cmd string
-		scale           float64 // result key → unit
-		higherIsBetter  bool
-	}{
-		{"setup", "us", "setup %s 200", 1e-3, false},
-		{"rtt", "us", "rtt %s 2000", 1e-3, false},
-		{"bulk", "MB/s", "bulk %s 1024", 1, true},
+		scale           float64 // result value → unit
+	}
+	figures := []figure{
+		{"setup", "us", "setup %s 200", 1e-3},
+		{"rtt", "us", "rtt %s 2000", 1e-3},
+		{"bulk", "MB/s", "bulk %s 1024", 1},
+	}
+	if only := os.Getenv("BENCH_FIGURES"); only != "" { // e.g. "setup,rtt"
+		figures = slices.DeleteFunc(figures, func(f figure) bool { return !slices.Contains(strings.Split(only, ","), f.name) })
 	}
 	// values[figure][path][round]
 	values := map[string]map[string][]float64{}
@@ -99,14 +109,15 @@ func BenchmarkProcesses(b *testing.B) {
 // BenchmarkBurst sends a burst of visitors through one tunnel: BURST_SIZES (default 1000 and 3000) connections
 // opened at once, each echoing 1 KiB every 100 ms for 5 s. The server and the client are started afresh for each
 // burst, with default flags, so their peak RSS (VmHWM) is the burst's. Reported per path: errors (failed dials,
-// resets, wrong echoes; the issue's target is 0), round trips completed, and the peak RSS of server and client.
+// resets, wrong echoes; the target is 0), round trips completed, and the peak RSS of server and client (VmHWM,
+// and RssAnon sampled every 5 ms: their own memory, without the binary's file pages).
 func BenchmarkBurst(b *testing.B) {
 	svc := startRole(b, "service", "")
 	load := startRole(b, "load", "")
 	for _, n := range envInts("BURST_SIZES", 1000, 3000) {
 		for _, name := range []string{"stptunnel", "bore"} {
 			b.Run(fmt.Sprintf("n=%d/%s", n, name), func(b *testing.B) {
-				var errs, trips, srvRSS, cliRSS float64
+				var errs, trips, srvRSS, cliRSS, srvAnon, cliAnon float64
 				for range b.N {
 					var p *benchPath
 					if name == "stptunnel" {
@@ -119,6 +130,8 @@ func BenchmarkBurst(b *testing.B) {
 					trips += res["roundtrips"]
 					srvRSS += float64(p.server.peakRSSKB()) / 1024
 					cliRSS += float64(p.client.peakRSSKB()) / 1024
+					srvAnon += float64(p.server.peakAnonKB.Load()) / 1024
+					cliAnon += float64(p.client.peakAnonKB.Load()) / 1024
 					if res["errors"] > 0 {
 						b.Logf("%s, %d visitors: %v errors; first: %s; server log: %s", name, n, res["errors"],
 							load.lastNote, p.server.logSummary())
@@ -131,6 +144,8 @@ func BenchmarkBurst(b *testing.B) {
 				b.ReportMetric(trips/k, "roundtrips")
 				b.ReportMetric(srvRSS/k, "server-rss-MB")
 				b.ReportMetric(cliRSS/k, "client-rss-MB")
+				b.ReportMetric(srvAnon/k, "server-anon-MB")
+				b.ReportMetric(cliAnon/k, "client-anon-MB")
 			})
 		}
 	}
@@ -138,24 +153,42 @@ func BenchmarkBurst(b *testing.B) {
 
 // BenchmarkProcesses1000 holds 1000 connections open at once through the shipped binary's server and client (as
 // BenchmarkConcurrent1000 does with the library in role processes), each echoing 1 KiB once a second for 3 s, and
-// reports the peak RSS of both processes.
+// reports for both processes the peak RSS (VmHWM), the peak of their own memory (RssAnon, sampled: RSS less the
+// binary's file pages) and the RSS before the load (idle); with BORE_BIN, the same for bore.
 func BenchmarkProcesses1000(b *testing.B) {
 	svc := startRole(b, "service", "")
 	load := startRole(b, "load", "")
-	var errs, srvRSS, cliRSS float64
-	for range b.N {
-		p := startStptunnel(b, svc.addr)
-		res := load.ask(b, fmt.Sprintf("burst %s 1000 3s 1s 1024", p.addr))
-		errs += res["errors"]
-		srvRSS += float64(p.server.peakRSSKB()) / 1024
-		cliRSS += float64(p.client.peakRSSKB()) / 1024
-		p.stop(b)
+	for _, name := range []string{"stptunnel", "bore"} {
+		b.Run(name, func(b *testing.B) {
+			var errs, srvRSS, cliRSS, srvAnon, cliAnon, srvIdle, cliIdle float64
+			for range b.N {
+				var p *benchPath
+				if name == "stptunnel" {
+					p = startStptunnel(b, svc.addr)
+				} else if p = startBore(b, svc.addr); p == nil {
+					b.Skip("BORE_BIN not set")
+				}
+				srvIdle += float64(procStatusKB(p.server.cmd.Process.Pid, "VmRSS:")) / 1024
+				cliIdle += float64(procStatusKB(p.client.cmd.Process.Pid, "VmRSS:")) / 1024
+				res := load.ask(b, fmt.Sprintf("burst %s 1000 3s 1s 1024", p.addr))
+				errs += res["errors"]
+				srvRSS += float64(p.server.peakRSSKB()) / 1024
+				cliRSS += float64(p.client.peakRSSKB()) / 1024
+				srvAnon += float64(p.server.peakAnonKB.Load()) / 1024
+				cliAnon += float64(p.client.peakAnonKB.Load()) / 1024
+				p.stop(b)
+			}
+			k := float64(b.N)
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(errs/k, "errors")
+			b.ReportMetric(srvRSS/k, "server-rss-MB")
+			b.ReportMetric(cliRSS/k, "client-rss-MB")
+			b.ReportMetric(srvAnon/k, "server-anon-MB")
+			b.ReportMetric(cliAnon/k, "client-anon-MB")
+			b.ReportMetric(srvIdle/k, "server-idle-rss-MB")
+			b.ReportMetric(cliIdle/k, "client-idle-rss-MB")
+		})
 	}
-	k := float64(b.N)
-	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(errs/k, "errors")
-	b.ReportMetric(srvRSS/k, "server-rss-MB")
-	b.ReportMetric(cliRSS/k, "client-rss-MB")
 }
 
 // benchPath is one way to reach the service: directly, or through a tunnel's server and client processes.
@@ -172,7 +205,10 @@ func (p *benchPath) stop(b *testing.B) {
 
 // startStptunnel starts `stptunnel bore server` and `stptunnel bore local` for the service at svcAddr.
 func startStptunnel(b *testing.B, svcAddr string) *benchPath {
-	bin := stptunnelBin(b)
+	return startStptunnelBin(b, stptunnelBin(b), svcAddr)
+}
+
+func startStptunnelBin(b *testing.B, bin, svcAddr string) *benchPath {
 	control := freePort(b)
 	server := startExt(b, "stptunnel-server", bin, "bore", "server", "--bind-addr", "127.0.0.1",
 		"--control-port", strconv.Itoa(control))
@@ -239,6 +275,8 @@ type extProcess struct {
 	mu     sync.Mutex
 	log    bytes.Buffer
 	exited chan struct{}
+
+	peakAnonKB atomic.Int64 // the largest RssAnon sampled (every 5 ms): memory of its own, not the binary's pages
 }
 
 var (
@@ -277,6 +315,20 @@ func startExt(b *testing.B, name, bin string, args ...string) *extProcess {
 			}
 		}
 		io.Copy(io.Discard, pr)
+	}()
+	go func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.exited:
+				return
+			case <-tick.C:
+				if kb := procStatusKB(p.cmd.Process.Pid, "RssAnon:"); kb > p.peakAnonKB.Load() {
+					p.peakAnonKB.Store(kb)
+				}
+			}
+		}
 	}()
 	b.Cleanup(func() { p.stop(b) })
 	return p
