@@ -28,7 +28,9 @@ import (
 // measured beside a direct connection to the same service in the same run. BORE_BIN, when it names a bore 0.5.2
 // binary, adds bore's own server and client as a path; STPTUNNEL_BASE_BIN, an earlier stptunnel build, adds it as
 // "stptunnel-base" (BenchmarkProcesses only). STPTUNNEL_BIN names the stptunnel binary (else it is built once
-// for the run).
+// for the run). BENCH_DELAY (e.g. 1ms) puts a link with that one-way delay between each stptunnel client and its
+// server (a process of its own, role "delay"), as between a developer's machine and a bore server; bore's path is
+// then left out (its client has a fixed control port). BENCH_SECRET makes every server and client authenticate.
 //
 // The service (this test binary in the "service" role) echoes what it reads, except on a connection whose first
 // byte is 's': that one is a sink, told the length in 8 bytes (big endian), and answering one byte once it has read
@@ -210,12 +212,16 @@ func startStptunnel(b *testing.B, svcAddr string) *benchPath {
 
 func startStptunnelBin(b *testing.B, bin, svcAddr string) *benchPath {
 	control := freePort(b)
-	server := startExt(b, "stptunnel-server", bin, "bore", "server", "--bind-addr", "127.0.0.1",
-		"--control-port", strconv.Itoa(control))
-	server.waitListening(b, net.JoinHostPort("127.0.0.1", strconv.Itoa(control)))
+	server := startExt(b, "stptunnel-server", bin, append([]string{"bore", "server", "--bind-addr", "127.0.0.1",
+		"--control-port", strconv.Itoa(control)}, secretArgs()...)...)
+	to := net.JoinHostPort("127.0.0.1", strconv.Itoa(control))
+	server.waitListening(b, to)
+	if d := os.Getenv("BENCH_DELAY"); d != "" { // the client reaches the server through a slow link
+		to = startRole(b, "delay", to+" "+d).addr
+	}
 	host, port, _ := net.SplitHostPort(svcAddr)
-	client := startExt(b, "stptunnel-client", bin, "bore", "local", port, "--local-host", host,
-		"--to", net.JoinHostPort("127.0.0.1", strconv.Itoa(control)))
+	client := startExt(b, "stptunnel-client", bin, append([]string{"bore", "local", port, "--local-host", host,
+		"--to", to}, secretArgs()...)...)
 	return &benchPath{name: "stptunnel", addr: client.waitPublic(b), server: server, client: client}
 }
 
@@ -223,14 +229,25 @@ func startStptunnelBin(b *testing.B, bin, svcAddr string) *benchPath {
 // port is fixed (7835).
 func startBore(b *testing.B, svcAddr string) *benchPath {
 	bin := os.Getenv("BORE_BIN")
-	if bin == "" {
+	if bin == "" || os.Getenv("BENCH_DELAY") != "" { // bore's client knows no control port to put a link before
 		return nil
 	}
-	server := startExt(b, "bore-server", bin, "server") // 0.5.2 has no --bind-addr: it listens on every address
+	// 0.5.2 has no --bind-addr: it listens on every address.
+	server := startExt(b, "bore-server", bin, append([]string{"server"}, secretArgs()...)...)
 	server.waitListening(b, net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultControlPort)))
 	host, port, _ := net.SplitHostPort(svcAddr)
-	client := startExt(b, "bore-client", bin, "local", port, "--local-host", host, "--to", "127.0.0.1")
+	client := startExt(b, "bore-client", bin, append([]string{"local", port, "--local-host", host, "--to", "127.0.0.1"},
+		secretArgs()...)...)
 	return &benchPath{name: "bore", addr: client.waitPublic(b), server: server, client: client}
+}
+
+// secretArgs makes servers and clients authenticate when BENCH_SECRET is set (a challenge and its answer on every
+// connection to the server).
+func secretArgs() []string {
+	if s := os.Getenv("BENCH_SECRET"); s != "" {
+		return []string{"--secret", s}
+	}
+	return nil
 }
 
 var (
@@ -475,6 +492,76 @@ func median(vs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// runDelayRole forwards each connection it accepts to target, holding every chunk for delay in each direction:
+// a link with a round trip of twice delay between a tunnel's client and its server.
+func runDelayRole(arg string, stdin io.Reader, stdout io.Writer) int {
+	target, delayText, _ := strings.Cut(arg, " ")
+	delay, err := time.ParseDuration(delayText)
+	if err != nil {
+		return fail(fmt.Errorf("delay role: %q: %w", arg, err))
+	}
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return fail(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.AcceptTCP()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.DialTimeout("tcp", target, 10*time.Second)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				done := make(chan struct{}, 2)
+				go func() { delayCopy(u.(*net.TCPConn), c, delay); done <- struct{}{} }()
+				go func() { delayCopy(c, u.(*net.TCPConn), delay); done <- struct{}{} }()
+				<-done
+				<-done
+			}()
+		}
+	}()
+	fmt.Fprintf(stdout, "ready %s\n", l.Addr())
+	io.Copy(io.Discard, stdin)
+	return 0
+}
+
+// delayCopy copies src to dst, each chunk written delay after it was read, then half-closes dst.
+func delayCopy(dst, src *net.TCPConn, delay time.Duration) {
+	type chunk struct {
+		at   time.Time
+		data []byte
+	}
+	q := make(chan chunk, 1024)
+	go func() {
+		defer close(q)
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := src.Read(buf)
+			if n > 0 {
+				q <- chunk{time.Now().Add(delay), buf[:n]}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for c := range q {
+		time.Sleep(time.Until(c.at))
+		if _, err := dst.Write(c.data); err != nil {
+			dst.Close()
+			src.Close()
+			return
+		}
+	}
+	dst.CloseWrite()
 }
 
 // runServiceRole serves echo connections, and sink connections (first byte 's'), on loopback until stdin closes.

@@ -125,7 +125,7 @@ func isHex(s string) bool {
 }
 
 // unmarshalCommon decodes the frames every connection carries in the exact form serde_json writes them:
-// "Heartbeat", {"Hello":N} and {"Accept"|"Connection"|"Challenge":"<hyphenated uuid>"}. Any other text, or one of
+// "Heartbeat", {"Hello":N}, {"Accept"|"Connection"|"Challenge":"<hyphenated uuid>"} and {"Authenticate":"<hex>"}. Any other text, or one of
 // these in another form (spaces, escapes, leading zeros), is left to the full decoder (ok false); what this
 // accepts, the full decoder accepts with the same result.
 func unmarshalCommon(data []byte, kinds map[string]bool) (m message, ok bool) {
@@ -164,6 +164,11 @@ func unmarshalCommon(data []byte, kinds map[string]bool) (m message, ok bool) {
 			return m, false
 		}
 		m = message{kind: string(kind), id: id}
+	case kindAuthenticate:
+		if len(value) < 2 || value[0] != '"' || value[len(value)-1] != '"' || !isHex(string(value[1:len(value)-1])) {
+			return m, false
+		}
+		m = message{kind: kindAuthenticate, text: string(value[1 : len(value)-1])}
 	default:
 		return m, false
 	}

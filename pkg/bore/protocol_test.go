@@ -378,9 +378,10 @@ func TestUnmarshalCommonAgreesWithStrict(t *testing.T) {
 		}
 	}
 	for _, text := range []string{`"Heartbeat"`, `{"Hello":0}`, `{"Hello":65535}`,
-		`{"Connection":"2b7a4c1e-9f3d-4e8a-b6c5-0d1e2f3a4b5c"}`, `{"Accept":"2B7A4C1E-9F3D-4E8A-B6C5-0D1E2F3A4B5C"}`} {
+		`{"Connection":"2b7a4c1e-9f3d-4e8a-b6c5-0d1e2f3a4b5c"}`, `{"Accept":"2B7A4C1E-9F3D-4E8A-B6C5-0D1E2F3A4B5C"}`,
+		`{"Authenticate":"d12735575423a0e7f53a6191fd5ffe258d92297e771ff55f4ba8e4672bf05aba"}`} {
 		kinds := serverKinds
-		if strings.Contains(text, "Accept") {
+		if strings.Contains(text, "Accept") || strings.Contains(text, "Authenticate") {
 			kinds = clientKinds
 		}
 		if _, ok := unmarshalCommon([]byte(text), kinds); !ok {
@@ -398,6 +399,8 @@ var unmarshalSeeds = []string{
 	`{"Accept":"2b7a4c1e-9f3d-4e8a-b6c5-0d1e2f3a4b5""}`, `{"Accept":"2b7a4c1e+9f3d-4e8a-b6c5-0d1e2f3a4b5c"}`,
 	`{"Error":"x"}`, `{"Authenticate":"00ff"}`, `{"Heartbeat":null}`, `{"Hello":1,"Hello":2}`, `{"Hello":1}}`,
 	`{"Accept":"{2b7a4c1e-9f3d-4e8a-b6c5-0d1e2f3a4b5c}"}`, `{"Hell\u006f":1}`, `{}`, `{"":1}`, `{"Hello":}`,
+	`{"Authenticate":"0123abcdEF"}`, `{"Authenticate":""}`, `{"Authenticate":"0g"}`, `{"Authenticate":"00\u0030"}`,
+	`{"Authenticate":"00"x"}`, `{"Authenticate":1}`,
 }
 
 func checkCommonAgrees(t testing.TB, data []byte, kinds map[string]bool) {

@@ -211,6 +211,8 @@ func runScaleRole(role, arg string, stdin io.Reader, stdout io.Writer) int {
 		return runServiceRole(stdin, stdout)
 	case "load":
 		return runLoadRole(stdin, stdout)
+	case "delay":
+		return runDelayRole(arg, stdin, stdout)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
