@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"time"
 )
 
 // relayResult is what one relayed connection carried.
@@ -12,6 +13,8 @@ type relayResult struct {
 	AToB, BToA int64 // bytes copied from a to b and from b to a
 	Err        error // the first real error, nil when both directions ended with EOF
 }
+
+var noDeadline time.Time
 
 // relaySplice selects splice(2) for relayed bytes on Linux; false copies through pooled buffers there too
 // (tests and benchmarks compare both). Elsewhere it has no effect.
@@ -46,6 +49,9 @@ func relay(ctx context.Context, a, b *net.TCPConn, aBuffered []byte) relayResult
 	}
 	stop := context.AfterFunc(ctx, closeBoth)
 	defer stop()
+	// No deadline left from the handshake (a challenge written under one) may cut the relay short.
+	a.SetDeadline(noDeadline)
+	b.SetDeadline(noDeadline)
 
 	wg.Go(func() {
 		n, err := copyConn(a, b)

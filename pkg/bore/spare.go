@@ -75,11 +75,14 @@ func (s *spare) dialed(conn *net.TCPConn, r *frameReader, addr string) {
 	s.conn, s.r, s.addr, s.born = conn, r, addr, time.Now()
 	s.expire = time.AfterFunc(spareMaxAge, func() {
 		s.mu.Lock()
-		if s.conn == conn {
+		unused := s.conn == conn
+		if unused {
 			s.conn, s.r = nil, nil
 		}
 		s.mu.Unlock()
-		conn.Close() // closed by us before the server's timeout: the server sees a clean end, and logs nothing
+		if unused { // (taken meanwhile: a visitor's now)
+			conn.Close() // closed by us before the server's timeout: the server sees a clean end, and logs nothing
+		}
 	})
 }
 
