@@ -339,16 +339,21 @@ func (c *Client) serveControl(ctx context.Context, conn *net.TCPConn, r *frameRe
 
 // connection starts serving visitor id. With a spare connection to the server, its Accept goes out here and
 // now, before any goroutine is started for it; dialling the local service and the relay run on goroutines of
-// their own.
+// their own, and, while visitors keep coming, the visitor's goroutine then dials the next spare.
 func (c *Client) connection(ctx context.Context, id uuid) {
-	remote, r := c.takeSpare(ctx)
+	remote, r, busy := c.takeSpare()
 	if remote != nil {
 		if err := sendAccept(remote, id); err != nil {
 			c.log.Debug("spare connection failed, dialling", "id", id.String(), "err", err)
 			remote, r = nil, nil
 		}
 	}
-	c.conns.Go(func() { c.handleConnection(ctx, id, remote, r) })
+	c.conns.Go(func() {
+		c.handleConnection(ctx, id, remote, r)
+		if busy {
+			c.refillSpare(ctx)
+		}
+	})
 }
 
 // sendAccept sends Accept(id) on remote, and closes it on failure.
@@ -422,22 +427,25 @@ func (c *Client) acceptTarget() string {
 	return c.controlAddr
 }
 
-// takeSpare returns the spare connection to the server if a live one is ready (else nil), and while visitors
-// keep coming has the next one dialled.
-func (c *Client) takeSpare(ctx context.Context) (*net.TCPConn, *frameReader) {
-	addr := c.acceptTarget()
-	conn, r, busy := c.spare.take(addr, time.Now())
-	if busy && c.spare.startDial() {
-		c.conns.Go(func() {
-			conn, r, err := c.dialServer(ctx, addr)
-			if err != nil {
-				c.spare.dialed(nil, nil, "")
-				return
-			}
-			c.spare.dialed(conn, r, addr)
-		})
+// takeSpare returns the spare connection to the server if a live one is ready (else nil), and whether visitors
+// are coming close together (the next spare is then worth dialling).
+func (c *Client) takeSpare() (*net.TCPConn, *frameReader, bool) {
+	return c.spare.take(c.acceptTarget(), time.Now())
+}
+
+// refillSpare dials the next spare connection, unless one is ready or being dialled. It runs on a visitor's
+// goroutine once that visitor is relayed: its stack has grown in the dials already.
+func (c *Client) refillSpare(ctx context.Context) {
+	if !c.spare.startDial() {
+		return
 	}
-	return conn, r
+	addr := c.acceptTarget()
+	conn, r, err := c.dialServer(ctx, addr)
+	if err != nil {
+		c.spare.dialed(nil, nil, "")
+		return
+	}
+	c.spare.dialed(conn, r, addr)
 }
 
 // dialLocal connects to the local service, at the address that answered last if it still does.

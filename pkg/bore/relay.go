@@ -16,7 +16,7 @@ type relayResult struct {
 
 var noDeadline time.Time
 
-// relaySplice selects splice(2) for relayed bytes on Linux; false copies through pooled buffers there too
+// relaySplice lets the relay switch to splice(2) for bulk on Linux; false copies through pooled buffers only
 // (tests and benchmarks compare both). Elsewhere it has no effect.
 var relaySplice = true
 

@@ -1,7 +1,6 @@
 package bore
 
 import (
-	"net"
 	"runtime"
 	"sync"
 	"syscall"
@@ -9,11 +8,34 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func copyRaw(dst *net.TCPConn, rc, wc syscall.RawConn) (int64, error) {
+func copyRaw(rc, wc syscall.RawConn) (int64, error) {
 	if relaySplice {
-		return copySplice(rc, wc)
+		return copyAdaptive(rc, wc)
 	}
-	return copyBuffered(dst, rc)
+	return copyBuffered(rc, wc)
+}
+
+// copyAdaptive copies src (rc) to dst (wc) until src's EOF: small chunks through a pooled buffer, which costs
+// less than a pipe for a few bytes, and once a read fills a whole buffer (bulk), with splice(2) — no copy
+// through user space — for as long as the chunks stay that large.
+func copyAdaptive(rc, wc syscall.RawConn) (int64, error) {
+	bc, sc := newBufferCopier(), newSpliceCopier()
+	var written int64
+	bulk := false
+	for {
+		var n int
+		var err error
+		if bulk {
+			n, err = sc.chunk(rc, wc)
+		} else {
+			n, err = bc.chunk(rc, wc)
+		}
+		written += int64(n)
+		if err != nil || n == 0 {
+			return written, err
+		}
+		bulk = n >= relayBufferSize
+	}
 }
 
 // maxSplice is how much one splice moves at most, and the size asked for the pipes (as Go's own splice does).
@@ -96,35 +118,38 @@ func (c *spliceCopier) write(fd uintptr) bool {
 	return c.err != unix.EAGAIN
 }
 
-// copySplice copies what src (rc) has once it is readable into a pooled pipe, then from the pipe to dst (wc).
-func copySplice(rc, wc syscall.RawConn) (int64, error) {
+func newSpliceCopier() *spliceCopier {
 	c := &spliceCopier{}
 	c.readFn, c.writeFn = c.read, c.write
-	var written int64
-	for {
-		c.p, c.n, c.err = nil, 0, nil
-		err := rc.Read(c.readFn)
-		if err == nil {
+	return c
+}
+
+// chunk waits until src (rc) is readable, splices what is there into a pooled pipe and from the pipe to dst
+// (wc). It returns how many bytes it moved: 0 and no error at src's EOF.
+func (c *spliceCopier) chunk(rc, wc syscall.RawConn) (int, error) {
+	c.p, c.n, c.err = nil, 0, nil
+	err := rc.Read(c.readFn)
+	if err == nil {
+		err = c.err
+	}
+	if err != nil || c.n <= 0 {
+		if c.p != nil {
+			pipePool.Put(c.p)
+		}
+		return 0, err
+	}
+	moved := 0
+	for c.n > 0 && err == nil {
+		before := c.n
+		if err = wc.Write(c.writeFn); err == nil {
 			err = c.err
 		}
-		if err != nil || c.n <= 0 { // n == 0: EOF
-			if c.p != nil {
-				pipePool.Put(c.p)
-			}
-			return written, err
-		}
-		for c.n > 0 && err == nil {
-			before := c.n
-			err = wc.Write(c.writeFn)
-			if err == nil {
-				err = c.err
-			}
-			written += int64(before - c.n)
-		}
-		if err != nil {
-			c.p.close() // bytes may be left in it
-			return written, err
-		}
-		pipePool.Put(c.p)
+		moved += before - c.n
 	}
+	if err != nil {
+		c.p.close() // bytes may be left in it
+		return moved, err
+	}
+	pipePool.Put(c.p)
+	return moved, nil
 }

@@ -33,11 +33,12 @@ func relayPair(t *testing.T, ctx context.Context, l *net.TCPListener, aBuffered 
 	return visitor, service, ch
 }
 
-// forEachCopy runs f with splice and with pooled buffers where both exist.
+// forEachCopy runs f with the adaptive copy (buffers, then splice for bulk) and with pooled buffers only, where
+// both exist.
 func forEachCopy(t *testing.T, f func(t *testing.T)) {
 	modes := map[string]bool{"default": relaySplice}
 	if runtime.GOOS == "linux" {
-		modes = map[string]bool{"splice": true, "buffered": false}
+		modes = map[string]bool{"adaptive": true, "buffered": false}
 	}
 	for name, splice := range modes {
 		t.Run(name, func(t *testing.T) {

@@ -2,11 +2,8 @@
 
 package bore
 
-import (
-	"net"
-	"syscall"
-)
+import "syscall"
 
-func copyRaw(dst *net.TCPConn, rc, _ syscall.RawConn) (int64, error) {
-	return copyBuffered(dst, rc)
+func copyRaw(rc, wc syscall.RawConn) (int64, error) {
+	return copyBuffered(rc, wc)
 }
