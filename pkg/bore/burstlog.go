@@ -16,10 +16,11 @@ const (
 
 // burstKey is one kind of event that is logged once per burst: the log message, where, and why.
 type burstKey struct {
-	msg    string
-	client netip.Addr // zero for events not tied to a client
-	port   int        // zero for events not tied to a tunnel
-	reason string
+	msg     string
+	client  netip.Addr // zero for events not tied to a client
+	port    int        // zero for events not tied to a tunnel
+	visitor netip.Addr // the visitor's address where it is the reason (not in the allow list), else zero
+	reason  string
 }
 
 type burst struct {
@@ -99,6 +100,9 @@ func (l *burstLog) write(k burstKey, b *burst) {
 	}
 	if k.port != 0 {
 		attrs = append(attrs, "port", k.port)
+	}
+	if k.visitor.IsValid() {
+		attrs = append(attrs, "visitor", k.visitor.String())
 	}
 	attrs = append(attrs, "count", b.count, "over", b.last.Sub(b.first).Round(time.Millisecond), "reason", k.reason)
 	l.log.Warn(k.msg, attrs...)

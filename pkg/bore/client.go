@@ -452,10 +452,15 @@ func (c *Client) refillSpare(ctx context.Context) {
 func (c *Client) dialLocal(ctx context.Context) (*net.TCPConn, error) {
 	d := net.Dialer{Timeout: c.cfg.HandshakeTimeout, KeepAlive: -1} // a local service needs no keep-alive probes
 	if a := c.localDialed.Load(); a != nil {
-		if nc, err := d.DialContext(ctx, "tcp", *a); err == nil {
+		nc, err := d.DialContext(ctx, "tcp", *a)
+		if err == nil {
 			return nc.(*net.TCPConn), nil
 		}
 		c.localDialed.CompareAndSwap(a, nil)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() || ctx.Err() != nil { // the time is spent: no second try by name
+			return nil, &DialError{Addr: c.localAddr, Err: err}
+		}
 	}
 	nc, err := d.DialContext(ctx, "tcp", c.localAddr)
 	if err != nil {

@@ -231,3 +231,27 @@ func TestClientLifecycleErrors(t *testing.T) {
 		t.Error("Start after Close succeeded")
 	}
 }
+
+// The client dials the local service at the address that answered last, and by name again once that one
+// refuses (the service moved to another address of its name, e.g. from ::1 to 127.0.0.1).
+func TestClientLocalAddressFollowsTheName(t *testing.T) {
+	port := startEcho(t)
+	s := startServer(t, ServerConfig{Logger: discardLogger})
+	cfg := clientConfig(t, s, port, "")
+	cfg.LocalHost = "localhost"
+	cfg.Logger = discardLogger
+	c := startClient(t, cfg)
+	echoOnce(t, publicLoopback(c), "first")
+	answered := c.localDialed.Load()
+	if answered == nil || !strings.HasSuffix(*answered, ":"+strconv.Itoa(port)) {
+		t.Fatalf("after a visitor, the local address that answered is %v", answered)
+	}
+	gone := listenLocal(t) // an address where nothing will answer any more
+	stale := gone.Addr().String()
+	gone.Close()
+	c.localDialed.Store(&stale)
+	echoOnce(t, publicLoopback(c), "after the service moved")
+	if a := c.localDialed.Load(); a == nil || *a != *answered {
+		t.Errorf("the address that answered is now %v, want %s again", a, *answered)
+	}
+}

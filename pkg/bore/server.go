@@ -468,14 +468,16 @@ func (s *Server) acceptVisitors(ctx context.Context, t *tunnelState, ln *net.TCP
 			}
 			continue
 		}
+		from := addrOf(visitor.RemoteAddr())
 		refused := refusedNotAllowed
 		var id uuid
-		if s.allowed(addrOf(visitor.RemoteAddr())) {
+		if s.allowed(from) {
 			id, refused = s.addPending(t, visitor)
+			from = netip.Addr{} // refused for the client's sake, not the visitor's address: one line for all
 		}
 		if refused != "" {
 			s.stats.rejected.Add(1)
-			s.bursts.add(burstKey{msg: "visitors refused", client: t.client, port: t.port, reason: refused})
+			s.bursts.add(burstKey{msg: "visitors refused", client: t.client, port: t.port, visitor: from, reason: refused})
 			visitor.Close()
 			continue
 		}

@@ -3,6 +3,7 @@ package bore
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -109,7 +110,9 @@ func TestServerAllowList(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.allow, func(t *testing.T) {
-			s := startServer(t, ServerConfig{Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix(tc.allow)}})
+			var logs syncBuffer
+			s := startServer(t, ServerConfig{Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix(tc.allow)},
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			c := startClient(t, clientConfig(t, s, startEcho(t), ""))
 			conn := dial(t, publicLoopback(c))
 			conn.Write([]byte("x"))
@@ -121,6 +124,11 @@ func TestServerAllowList(t *testing.T) {
 			st := s.Stats()
 			if tc.reaches && st.ConnectionsRejected != 0 || !tc.reaches && (st.ConnectionsRejected != 1 || st.ConnectionsForwarded != 0) {
 				t.Errorf("stats %+v", st)
+			}
+			if !tc.reaches { // logged once the burst of refusals is over, with who was refused
+				eventually(t, "the refusal logged", func() bool {
+					return len(logs.lines("visitors refused", "visitor=127.0.0.1", "count=1", "not in the allow list")) == 1
+				})
 			}
 		})
 	}
