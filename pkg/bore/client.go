@@ -62,6 +62,7 @@ type Client struct {
 	acceptAddr  atomic.Pointer[string]
 	localDialed atomic.Pointer[string]
 	spare       spare
+	workers     *workers // run the set-ups
 
 	conns sync.WaitGroup // connection handlers
 	done  chan struct{}  // closed when everything the client started has ended
@@ -96,6 +97,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		log:         orDiscard(cfg.Logger),
 		done:        make(chan struct{}),
 	}
+	c.workers = newWorkers(&c.conns)
 	if cfg.Secret != "" || cfg.UseSecret {
 		c.auth = newAuthenticator(cfg.Secret)
 	}
@@ -338,8 +340,8 @@ func (c *Client) serveControl(ctx context.Context, conn *net.TCPConn, r *frameRe
 }
 
 // connection starts serving visitor id. With a spare connection to the server, its Accept goes out here and
-// now, before any goroutine is started for it; dialling the local service and the relay run on goroutines of
-// their own, and, while visitors keep coming, the visitor's goroutine then dials the next spare.
+// now, before any goroutine is started for it; dialling the local service runs on a worker, the relay on
+// goroutines of its own, and, while visitors keep coming, the worker then dials the next spare.
 func (c *Client) connection(ctx context.Context, id uuid) {
 	remote, r, busy := c.takeSpare()
 	if remote != nil {
@@ -348,7 +350,7 @@ func (c *Client) connection(ctx context.Context, id uuid) {
 			remote, r = nil, nil
 		}
 	}
-	c.conns.Go(func() {
+	c.workers.run(ctx, func() {
 		c.handleConnection(ctx, id, remote, r)
 		if busy {
 			c.refillSpare(ctx)
@@ -383,7 +385,7 @@ func (c *Client) handleConnection(ctx context.Context, id uuid, remote *net.TCPC
 	}
 	c.log.Debug("connection open", "id", id.String(), "local", c.localAddr)
 	// The relay runs on goroutines of its own: this one's stack has grown deep in the dials, and would be held as
-	// long as the connection lasts.
+	// long as the connection lasts (and this one goes back to the workers).
 	c.conns.Go(func() {
 		res := relay(ctx, remote, local, r.buffered())
 		c.log.Info("connection closed", "id", id.String(), "bytes_in", res.AToB, "bytes_out", res.BToA, "err", res.Err)
@@ -433,8 +435,8 @@ func (c *Client) takeSpare() (*net.TCPConn, *frameReader, bool) {
 	return c.spare.take(c.acceptTarget(), time.Now())
 }
 
-// refillSpare dials the next spare connection, unless one is ready or being dialled. It runs on a visitor's
-// goroutine once that visitor is relayed: its stack has grown in the dials already.
+// refillSpare dials the next spare connection, unless one is ready or being dialled. It runs on the worker that
+// set up a visitor, once that visitor is relayed.
 func (c *Client) refillSpare(ctx context.Context) {
 	if !c.spare.startDial() {
 		return

@@ -255,3 +255,35 @@ func TestClientLocalAddressFollowsTheName(t *testing.T) {
 		t.Errorf("the address that answered is now %v, want %s again", a, *answered)
 	}
 }
+
+// Set-ups run on reused workers: after a visitor one waits for the next, at most maxIdleWorkers wait once a burst
+// is over, and none is left after Close.
+func TestClientWorkersAreReused(t *testing.T) {
+	s := startServer(t, ServerConfig{Logger: discardLogger})
+	cfg := clientConfig(t, s, startEcho(t), "")
+	cfg.Logger = discardLogger
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	public := publicLoopback(c)
+	for i := range 5 {
+		echoOnce(t, public, "sequential "+strconv.Itoa(i))
+	}
+	eventually(t, "a worker waiting for the next visitor", func() bool { return c.workers.idle.Load() >= 1 })
+	load := dialEchoLoad(public, 50, 10*time.Second)
+	for _, err := range load.release() {
+		t.Error(err)
+	}
+	eventually(t, "at most maxIdleWorkers idle after the burst", func() bool {
+		n := c.workers.idle.Load()
+		return n >= 1 && n <= maxIdleWorkers
+	})
+	c.Close() // returns once every worker has ended: they are the client's goroutines
+	if n := c.workers.idle.Load(); n != 0 {
+		t.Errorf("%d workers idle after Close", n)
+	}
+}
