@@ -262,13 +262,7 @@ func TestClientWorkersAreReused(t *testing.T) {
 	s := startServer(t, ServerConfig{Logger: discardLogger})
 	cfg := clientConfig(t, s, startEcho(t), "")
 	cfg.Logger = discardLogger
-	c, err := NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	c := startClient(t, cfg) // closed here before the end of the test too: a second Close does nothing
 	public := publicLoopback(c)
 	for i := range 5 {
 		echoOnce(t, public, "sequential "+strconv.Itoa(i))
