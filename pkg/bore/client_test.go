@@ -267,17 +267,17 @@ func TestClientWorkersAreReused(t *testing.T) {
 	for i := range 5 {
 		echoOnce(t, public, "sequential "+strconv.Itoa(i))
 	}
-	eventually(t, "a worker waiting for the next visitor", func() bool { return c.workers.idle.Load() >= 1 })
+	eventually(t, "a worker waiting for the next visitor", func() bool { return c.workers.idleCount() >= 1 })
 	load := dialEchoLoad(public, 50, 10*time.Second)
 	for _, err := range load.release() {
 		t.Error(err)
 	}
 	eventually(t, "at most maxIdleWorkers idle after the burst", func() bool {
-		n := c.workers.idle.Load()
+		n := c.workers.idleCount()
 		return n >= 1 && n <= maxIdleWorkers
 	})
 	c.Close() // returns once every worker has ended: they are the client's goroutines
-	if n := c.workers.idle.Load(); n != 0 {
+	if n := c.workers.idleCount(); n != 0 {
 		t.Errorf("%d workers idle after Close", n)
 	}
 }

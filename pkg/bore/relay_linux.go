@@ -19,13 +19,17 @@ func copyRaw(rc, wc syscall.RawConn) (int64, error) {
 // less than a pipe for a few bytes, and once a read fills a whole buffer (bulk), with splice(2) — no copy
 // through user space — for as long as the chunks stay that large.
 func copyAdaptive(rc, wc syscall.RawConn) (int64, error) {
-	bc, sc := newBufferCopier(), newSpliceCopier()
+	bc := newBufferCopier()
+	var sc *spliceCopier // made at the first bulk chunk: most connections never need it
 	var written int64
 	bulk := false
 	for {
 		var n int
 		var err error
 		if bulk {
+			if sc == nil {
+				sc = newSpliceCopier()
+			}
 			n, err = sc.chunk(rc, wc)
 		} else {
 			n, err = bc.chunk(rc, wc)
