@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,6 +54,16 @@ type Client struct {
 	publicAddr string
 	cancel     context.CancelFunc
 
+	// The per-visitor path. acceptAddr is the IP address and port of the control connection's server: Accept
+	// connections go there, with no name lookup per visitor, and to the same server behind round-robin DNS.
+	// localDialed is the address of the local service that last answered (a name such as localhost resolves to
+	// several addresses; this spares the refused ones). spare is a connection to the server dialled ahead while
+	// visitors keep coming.
+	acceptAddr  atomic.Pointer[string]
+	localDialed atomic.Pointer[string]
+	spare       spare
+	workers     *workers // run the set-ups
+
 	conns sync.WaitGroup // connection handlers
 	done  chan struct{}  // closed when everything the client started has ended
 	err   error          // final error, set before done is closed
@@ -86,6 +97,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		log:         orDiscard(cfg.Logger),
 		done:        make(chan struct{}),
 	}
+	c.workers = newWorkers(&c.conns)
 	if cfg.Secret != "" || cfg.UseSecret {
 		c.auth = newAuthenticator(cfg.Secret)
 	}
@@ -144,6 +156,7 @@ func (c *Client) Start(ctx context.Context) error {
 		err := c.run(ctx, conn, r)
 		c.cancel()
 		c.conns.Wait()
+		c.spare.close()
 		c.finish(err)
 	}()
 	return nil
@@ -219,7 +232,7 @@ func (c *Client) run(ctx context.Context, conn *net.TCPConn, r *frameReader) err
 
 // connect dials the control port, authenticates, and asks for port.
 func (c *Client) connect(ctx context.Context, port uint16) (*net.TCPConn, *frameReader, uint16, error) {
-	conn, r, err := c.dialServer(ctx)
+	conn, r, err := c.dialServer(ctx, c.controlAddr)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -232,6 +245,8 @@ func (c *Client) connect(ctx context.Context, port uint16) (*net.TCPConn, *frame
 		conn.Close()
 		return nil, nil, 0, err
 	}
+	addr := conn.RemoteAddr().String()
+	c.acceptAddr.Store(&addr)
 	return conn, r, remote, nil
 }
 
@@ -256,12 +271,13 @@ func (c *Client) hello(conn *net.TCPConn, r *frameReader, port uint16) (uint16, 
 	return 0, fmt.Errorf("%w: unexpected initial non-hello message %s", ErrProtocol, m)
 }
 
-// dialServer opens a connection to the control port and answers the server's challenge if we have a secret.
-func (c *Client) dialServer(ctx context.Context) (*net.TCPConn, *frameReader, error) {
+// dialServer opens a connection to the control port at addr and answers the server's challenge if we have a
+// secret.
+func (c *Client) dialServer(ctx context.Context, addr string) (*net.TCPConn, *frameReader, error) {
 	d := net.Dialer{Timeout: c.cfg.HandshakeTimeout}
-	nc, err := d.DialContext(ctx, "tcp", c.controlAddr)
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, nil, &DialError{Addr: c.controlAddr, Err: err}
+		return nil, nil, &DialError{Addr: addr, Err: err}
 	}
 	conn := nc.(*net.TCPConn)
 	r := newFrameReader(conn)
@@ -314,8 +330,7 @@ func (c *Client) serveControl(ctx context.Context, conn *net.TCPConn, r *frameRe
 		switch m.kind {
 		case kindHeartbeat:
 		case kindConnection:
-			id := m.id
-			c.conns.Go(func() { c.handleConnection(ctx, id) })
+			c.connection(ctx, m.id)
 		case kindError:
 			c.log.Error("server error", "message", m.text)
 		default:
@@ -324,43 +339,136 @@ func (c *Client) serveControl(ctx context.Context, conn *net.TCPConn, r *frameRe
 	}
 }
 
-// handleConnection accepts visitor id on a new server connection and relays it to the local service. The
-// local service is dialled while the server connection is being set up: both are needed, and the set-up
-// latency is what a visitor waits for.
-func (c *Client) handleConnection(ctx context.Context, id uuid) {
+// connection starts serving visitor id. With a spare connection to the server, its Accept goes out here and
+// now, before any goroutine is started for it; dialling the local service runs on a worker, the relay on
+// goroutines of its own, and, while visitors keep coming, the worker then dials the next spare.
+func (c *Client) connection(ctx context.Context, id uuid) {
+	remote, r, busy := c.takeSpare()
+	if remote != nil {
+		if err := sendAccept(remote, id); err != nil {
+			c.log.Debug("spare connection failed, dialling", "id", id.String(), "err", err)
+			remote, r = nil, nil
+		}
+	}
+	c.workers.run(ctx, func() {
+		c.handleConnection(ctx, id, remote, r)
+		if busy {
+			c.refillSpare(ctx)
+		}
+	})
+}
+
+// sendAccept sends Accept(id) on remote, and closes it on failure.
+func sendAccept(remote *net.TCPConn, id uuid) error {
+	if err := writeMessage(remote, message{kind: kindAccept, id: id}); err != nil {
+		remote.Close()
+		return fmt.Errorf("sending accept: %w", err)
+	}
+	return nil
+}
+
+// handleConnection dials the local service and, unless remote already carries visitor id's Accept, a server
+// connection to accept it on (both at once: the visitor waits for the later of the two), then relays.
+func (c *Client) handleConnection(ctx context.Context, id uuid, remote *net.TCPConn, r *frameReader) {
+	var local *net.TCPConn
+	var err error
+	if remote != nil {
+		if local, err = c.dialLocal(ctx); err != nil {
+			remote.Close()
+		}
+	} else {
+		remote, r, local, err = c.acceptAndDialLocal(ctx, id)
+	}
+	if err != nil {
+		c.log.Warn("connection failed", "id", id.String(), "err", err)
+		return
+	}
+	c.log.Debug("connection open", "id", id.String(), "local", c.localAddr)
+	// The relay runs on goroutines of its own: this one's stack has grown deep in the dials, and would be held as
+	// long as the connection lasts (and this one goes back to the workers).
+	c.conns.Go(func() {
+		res := relay(ctx, remote, local, r.buffered())
+		c.log.Info("connection closed", "id", id.String(), "bytes_in", res.AToB, "bytes_out", res.BToA, "err", res.Err)
+	})
+}
+
+// acceptAndDialLocal dials a server connection and sends Accept(id) on it while it dials the local service; on
+// error it closes whatever it opened.
+func (c *Client) acceptAndDialLocal(ctx context.Context, id uuid) (*net.TCPConn, *frameReader, *net.TCPConn, error) {
 	type dialed struct {
 		conn *net.TCPConn
 		err  error
 	}
-	local := make(chan dialed, 1)
+	localc := make(chan dialed, 1)
 	go func() {
-		d := net.Dialer{Timeout: c.cfg.HandshakeTimeout}
-		nc, err := d.DialContext(ctx, "tcp", c.localAddr)
-		if err != nil {
-			local <- dialed{err: &DialError{Addr: c.localAddr, Err: err}}
-			return
-		}
-		local <- dialed{conn: nc.(*net.TCPConn)}
+		conn, err := c.dialLocal(ctx)
+		localc <- dialed{conn, err}
 	}()
-	remote, r, err := c.dialServer(ctx)
+	remote, r, err := c.dialServer(ctx, c.acceptTarget())
 	if err == nil {
-		err = writeMessage(remote, message{kind: kindAccept, id: id})
-		if err != nil {
-			remote.Close()
-		}
+		err = sendAccept(remote, id)
 	}
-	l := <-local
+	l := <-localc
 	if err != nil || l.err != nil {
-		if remote != nil {
+		if err == nil {
 			remote.Close()
 		}
 		if l.conn != nil {
 			l.conn.Close()
 		}
-		c.log.Warn("connection failed", "id", id.String(), "err", errors.Join(err, l.err))
+		return nil, nil, nil, errors.Join(err, l.err)
+	}
+	return remote, r, l.conn, nil
+}
+
+// acceptTarget is where Accept connections go: the control connection's server address.
+func (c *Client) acceptTarget() string {
+	if a := c.acceptAddr.Load(); a != nil {
+		return *a
+	}
+	return c.controlAddr
+}
+
+// takeSpare returns the spare connection to the server if a live one is ready (else nil), and whether visitors
+// are coming close together (the next spare is then worth dialling).
+func (c *Client) takeSpare() (*net.TCPConn, *frameReader, bool) {
+	return c.spare.take(c.acceptTarget(), time.Now())
+}
+
+// refillSpare dials the next spare connection, unless one is ready or being dialled. It runs on the worker that
+// set up a visitor, once that visitor is relayed.
+func (c *Client) refillSpare(ctx context.Context) {
+	if !c.spare.startDial() {
 		return
 	}
-	c.log.Debug("connection open", "id", id.String(), "local", c.localAddr)
-	res := relay(ctx, remote, l.conn, r.buffered())
-	c.log.Info("connection closed", "id", id.String(), "bytes_in", res.AToB, "bytes_out", res.BToA, "err", res.Err)
+	addr := c.acceptTarget()
+	conn, r, err := c.dialServer(ctx, addr)
+	if err != nil {
+		c.spare.dialed(nil, nil, "")
+		return
+	}
+	c.spare.dialed(conn, r, addr)
+}
+
+// dialLocal connects to the local service, at the address that answered last if it still does.
+func (c *Client) dialLocal(ctx context.Context) (*net.TCPConn, error) {
+	d := net.Dialer{Timeout: c.cfg.HandshakeTimeout, KeepAlive: -1} // a local service needs no keep-alive probes
+	if a := c.localDialed.Load(); a != nil {
+		nc, err := d.DialContext(ctx, "tcp", *a)
+		if err == nil {
+			return nc.(*net.TCPConn), nil
+		}
+		c.localDialed.CompareAndSwap(a, nil)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() || ctx.Err() != nil { // the time is spent: no second try by name
+			return nil, &DialError{Addr: c.localAddr, Err: err}
+		}
+	}
+	nc, err := d.DialContext(ctx, "tcp", c.localAddr)
+	if err != nil {
+		return nil, &DialError{Addr: c.localAddr, Err: err}
+	}
+	a := nc.RemoteAddr().String()
+	c.localDialed.Store(&a)
+	return nc.(*net.TCPConn), nil
 }

@@ -231,3 +231,53 @@ func TestClientLifecycleErrors(t *testing.T) {
 		t.Error("Start after Close succeeded")
 	}
 }
+
+// The client dials the local service at the address that answered last, and by name again once that one
+// refuses (the service moved to another address of its name, e.g. from ::1 to 127.0.0.1).
+func TestClientLocalAddressFollowsTheName(t *testing.T) {
+	port := startEcho(t)
+	s := startServer(t, ServerConfig{Logger: discardLogger})
+	cfg := clientConfig(t, s, port, "")
+	cfg.LocalHost = "localhost"
+	cfg.Logger = discardLogger
+	c := startClient(t, cfg)
+	echoOnce(t, publicLoopback(c), "first")
+	answered := c.localDialed.Load()
+	if answered == nil || !strings.HasSuffix(*answered, ":"+strconv.Itoa(port)) {
+		t.Fatalf("after a visitor, the local address that answered is %v", answered)
+	}
+	gone := listenLocal(t) // an address where nothing will answer any more
+	stale := gone.Addr().String()
+	gone.Close()
+	c.localDialed.Store(&stale)
+	echoOnce(t, publicLoopback(c), "after the service moved")
+	if a := c.localDialed.Load(); a == nil || *a != *answered {
+		t.Errorf("the address that answered is now %v, want %s again", a, *answered)
+	}
+}
+
+// Set-ups run on reused workers: after a visitor one waits for the next, at most maxIdleWorkers wait once a burst
+// is over, and none is left after Close.
+func TestClientWorkersAreReused(t *testing.T) {
+	s := startServer(t, ServerConfig{Logger: discardLogger})
+	cfg := clientConfig(t, s, startEcho(t), "")
+	cfg.Logger = discardLogger
+	c := startClient(t, cfg) // closed here before the end of the test too: a second Close does nothing
+	public := publicLoopback(c)
+	for i := range 5 {
+		echoOnce(t, public, "sequential "+strconv.Itoa(i))
+	}
+	eventually(t, "a worker waiting for the next visitor", func() bool { return c.workers.idleCount() >= 1 })
+	load := dialEchoLoad(public, 50, 10*time.Second)
+	for _, err := range load.release() {
+		t.Error(err)
+	}
+	eventually(t, "at most maxIdleWorkers idle after the burst", func() bool {
+		n := c.workers.idleCount()
+		return n >= 1 && n <= maxIdleWorkers
+	})
+	c.Close() // returns once every worker has ended: they are the client's goroutines
+	if n := c.workers.idleCount(); n != 0 {
+		t.Errorf("%d workers idle after Close", n)
+	}
+}

@@ -23,11 +23,14 @@
 // # Guarantees
 //
 // Beyond bore, the Client detects a dead link (no frame for HeartbeatTimeout) and then ends, Wait saying why
-// (ErrLinkLost); like bore it does not reconnect by itself: pkg/tunnel runs the one reconnection loop. The
-// Server restricts who may reach tunnelled ports (Allow), caps tunnels and pending connections per client
-// address, checks secrets in constant time, logs each tunnel and connection with byte counts and exposes counters (Stats). Both relay bytes with
-// correct half-close between *net.TCPConn ends, so Linux splices the data, and both leave no goroutine behind
-// once Close (or the cancellation of the context given to Start) returns.
+// (ErrLinkLost); like bore it does not reconnect by itself: pkg/tunnel runs the one reconnection loop. While
+// visitors keep coming it keeps one connection to the server dialled (and authenticated) ahead, so a visitor's
+// Accept goes out at once. The Server restricts who may reach tunnelled ports (Allow), caps tunnels and waiting
+// visitors per client address, refuses new visitors to a tunnel whose client has stopped accepting (AcceptStall),
+// checks secrets in constant time, logs each tunnel and connection with byte counts (refusals once per burst, with
+// counts) and exposes counters (Stats). Both relay bytes with correct half-close, waiting for data without
+// holding a buffer or a pipe, moving small chunks through pooled buffers and bulk with splice(2) on Linux, and
+// both leave no goroutine behind once Close (or the cancellation of the context given to Start) returns.
 //
 // Errors are wrapped so callers can tell the cause with errors.Is: ErrUnreachable (and ErrConnectionRefused),
 // ErrAuth (ErrInvalidSecret, ErrSecretRequired, ErrSecretNotRequired), ErrPortUnavailable, ErrProtocol; an

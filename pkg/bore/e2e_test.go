@@ -335,3 +335,27 @@ func TestNewServerValidates(t *testing.T) {
 		}
 	}
 }
+
+// A visitor's connection outlives the deadlines of the handshake: with a secret the server writes its challenge
+// under a write deadline, and the client reads under read deadlines; none may cut the relay short.
+func TestConnectionOutlivesHandshakeDeadlines(t *testing.T) {
+	s := startServer(t, ServerConfig{Secret: "s", HandshakeTimeout: 100 * time.Millisecond})
+	cfg := clientConfig(t, s, startEcho(t), "s")
+	cfg.HandshakeTimeout = 100 * time.Millisecond
+	c := startClient(t, cfg)
+	for _, spare := range []bool{false, true} { // the second visitor comes close after the first: a spare
+		conn := dial(t, publicLoopback(c))
+		for i := range 3 {
+			msg := []byte("still here " + strconv.Itoa(i))
+			if _, err := conn.Write(msg); err != nil {
+				t.Fatalf("spare %v, write %d: %v", spare, i, err)
+			}
+			got := make([]byte, len(msg))
+			if _, err := io.ReadFull(conn, got); err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("spare %v, echo %d: %q, %v", spare, i, got, err)
+			}
+			time.Sleep(150 * time.Millisecond) // past every handshake deadline
+		}
+		conn.Close()
+	}
+}

@@ -132,10 +132,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-var (
-	discardLogger = slog.New(slog.DiscardHandler)
-	noDeadline    time.Time
-)
+var discardLogger = slog.New(slog.DiscardHandler)
 
 // echoLoad is n connections to an echo service (directly or through a tunnel), all opened before any is used, so
 // all n are relayed at the same time; release then makes each send its own payload and expect it back in full.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -105,6 +106,33 @@ func heapInUse() uint64 {
 	return m.HeapInuse
 }
 
+// hostileAuth answers the server's challenge on a new connection from a hostile host, and returns its reader.
+func hostileAuth(t *testing.T, c *net.TCPConn) *frameReader {
+	t.Helper()
+	r := newFrameReader(c)
+	c.SetReadDeadline(time.Now().Add(hostileBound))
+	m, err := r.readMessage(serverKinds)
+	if err != nil || m.kind != kindChallenge {
+		t.Fatalf("%v, %v; want a Challenge", m, err)
+	}
+	mustWrite(t, c, message{kind: kindAuthenticate, text: newAuthenticator(hostileSecret).answer(m.id)})
+	return r
+}
+
+// hostileTunnel opens a tunnel from the hostile host from, and returns its control connection, the reader of its
+// frames and the tunnel's public loopback address.
+func hostileTunnel(t *testing.T, srv *Server, from string) (*net.TCPConn, *frameReader, string) {
+	t.Helper()
+	ctl := dialFrom(t, srv, from)
+	r := hostileAuth(t, ctl)
+	mustWrite(t, ctl, message{kind: kindHello})
+	m, err := r.readMessage(serverKinds)
+	if err != nil || m.kind != kindHello {
+		t.Fatalf("%v, %v; want Hello", m, err)
+	}
+	return ctl, r, net.JoinHostPort("127.0.0.1", strconv.Itoa(int(m.port)))
+}
+
 // malformedFrames are payloads no honest peer sends, each ending the connection.
 var malformedFrames = map[string][]byte{
 	"over-long frame":        append(bytes.Repeat([]byte("a"), MaxFrameLength+1), 0),
@@ -135,13 +163,7 @@ func TestHostileMalformedFrames(t *testing.T) {
 		closedByServer(t, c, name)
 
 		c = dialFrom(t, rig.srv, "127.0.0.2")
-		r := newFrameReader(c)
-		c.SetReadDeadline(time.Now().Add(hostileBound))
-		m, err := r.readMessage(serverKinds)
-		if err != nil || m.kind != kindChallenge {
-			t.Fatalf("%s: %v, %v; want a Challenge", name, m, err)
-		}
-		mustWrite(t, c, message{kind: kindAuthenticate, text: newAuthenticator(hostileSecret).answer(m.id)})
+		hostileAuth(t, c)
 		c.Write(payload)
 		closedByServer(t, c, name+" after authentication")
 	}
@@ -244,19 +266,7 @@ func TestHostileUnacceptedVisitorFlood(t *testing.T) {
 	rig := newHostileRig(t, ServerConfig{MaxPendingPerClient: pendingCap})
 	base := runtime.NumGoroutine()
 
-	ctl := dialFrom(t, rig.srv, "127.0.0.9")
-	r := newFrameReader(ctl)
-	ctl.SetReadDeadline(time.Now().Add(hostileBound))
-	m, err := r.readMessage(serverKinds)
-	if err != nil || m.kind != kindChallenge {
-		t.Fatalf("%v, %v; want a Challenge", m, err)
-	}
-	mustWrite(t, ctl, message{kind: kindAuthenticate, text: newAuthenticator(hostileSecret).answer(m.id)},
-		message{kind: kindHello})
-	if m, err = r.readMessage(serverKinds); err != nil || m.kind != kindHello {
-		t.Fatalf("%v, %v; want Hello", m, err)
-	}
-	hostilePublic := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(m.port)))
+	ctl, r, hostilePublic := hostileTunnel(t, rig.srv, "127.0.0.9")
 	go io.Copy(io.Discard, r.br) // the hostile client reads its frames and never accepts
 
 	const visitors = 200
@@ -284,4 +294,196 @@ func TestHostileUnacceptedVisitorFlood(t *testing.T) {
 	rig.honest("after the visitor flood")
 	ctl.Close()
 	settledGoroutines(t, base+2, "after the visitor flood")
+}
+
+// An honest burst and a hostile flood at the same time, with the caps `stptunnel bore server` sets. The hostile
+// client holds a tunnel from the honest client's own address (so the per-address cap is shared: the per-tunnel
+// stall is what must hold the flood) and never accepts. A first wave of the flood waits on its port until the
+// stall; then a second wave arrives while an honest burst goes through the honest tunnel. Every honest visitor
+// is echoed in full; the second wave is refused at once; the first expires; the refusals are logged once per
+// burst with their count.
+func TestHostileFloodDuringHonestBurst(t *testing.T) {
+	burst, wave := 500, 500
+	if raceEnabled {
+		burst, wave = 150, 250
+	}
+	const stall, expiry = 500 * time.Millisecond, 3 * time.Second
+	var logs syncBuffer
+	srv := startServer(t, ServerConfig{Secret: hostileSecret, MaxPendingPerClient: DefaultMaxPendingPerClient,
+		AcceptStall: stall, PendingExpiry: expiry, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	cfg := clientConfig(t, srv, startEcho(t), hostileSecret)
+	cfg.HandshakeTimeout = 0 // bore's 3 s: a burst on two cores
+	cfg.Logger = discardLogger
+	honest := publicLoopback(startClient(t, cfg))
+	base := runtime.NumGoroutine()
+
+	ctl, r, hostile := hostileTunnel(t, srv, "127.0.0.1")
+	go io.Copy(io.Discard, r.br) // reads its frames, never accepts
+
+	flood := func(n int) []net.Conn {
+		conns := make([]net.Conn, n)
+		var wg sync.WaitGroup
+		for i := range conns {
+			wg.Go(func() {
+				c, err := net.DialTimeout("tcp", hostile, 10*time.Second)
+				if err != nil {
+					t.Errorf("hostile visitor: %v", err)
+					return
+				}
+				t.Cleanup(func() { c.Close() })
+				conns[i] = c
+			})
+		}
+		wg.Wait()
+		return conns
+	}
+	first := flood(wave)
+	time.Sleep(stall + 100*time.Millisecond)
+	rejectedBefore := srv.Stats().ConnectionsRejected
+
+	var second []net.Conn
+	waved := make(chan struct{})
+	go func() {
+		defer close(waved)
+		second = flood(wave)
+	}()
+	load := dialEchoLoad(honest, burst, 60*time.Second)
+	<-waved
+	for _, err := range load.release() {
+		t.Errorf("honest visitor: %v", err)
+	}
+	start := time.Now()
+	for _, c := range second {
+		if c != nil {
+			closedByServer(t, c, "refused hostile visitor")
+		}
+	}
+	if d := time.Since(start); d > expiry/2 {
+		t.Errorf("the second wave was closed after %v: queued, not refused", d)
+	}
+	for _, c := range first {
+		if c != nil {
+			closedByServer(t, c, "expired hostile visitor")
+		}
+	}
+	st := srv.Stats()
+	if got := st.ConnectionsRejected - rejectedBefore; got != int64(wave) {
+		t.Errorf("%d visitors refused during the honest burst, want the %d of the second wave", got, wave)
+	}
+	if st.ConnectionsExpired != int64(wave) || st.ConnectionsPending != 0 || st.ConnectionsForwarded != int64(burst) {
+		t.Errorf("stats %+v; want %d expired, none pending, %d forwarded", st, wave, burst)
+	}
+	// One "visitors refused" line per burst, with the count: the refusals are all in the second wave.
+	eventually(t, "the refusals logged", func() bool { return len(logs.lines("visitors refused")) > 0 })
+	refusedLines := logs.lines("visitors refused")
+	total := 0
+	for _, line := range refusedLines {
+		_, after, _ := strings.Cut(line, "count=")
+		n, _ := strconv.Atoi(strings.Fields(after)[0])
+		total += n
+	}
+	if len(refusedLines) > 2 || total != wave {
+		t.Errorf("refusals logged in %d lines counting %d, want one or two lines counting %d:\n%s",
+			len(refusedLines), total, wave, strings.Join(refusedLines, "\n"))
+	}
+	t.Logf("honest burst of %d: no error; hostile flood of 2 × %d: %d refused at once, %d expired; log: %q",
+		burst, wave, st.ConnectionsRejected, st.ConnectionsExpired, refusedLines)
+	ctl.Close()
+	settledGoroutines(t, base+2, "after the flood")
+}
+
+// A hostile client that accepts slowly (one visitor every 100 ms, so it never stalls) while a crowd connects to
+// its port: the waiting visitors are bounded by the per-address cap (memory) and by the expiry (age), the excess
+// is refused at once and logged once with its count, and the honest tunnel keeps working.
+func TestHostileSlowAccepter(t *testing.T) {
+	const pendingCap, visitors = 32, 300
+	var logs syncBuffer
+	srv := startServer(t, ServerConfig{Secret: hostileSecret, MaxPendingPerClient: pendingCap,
+		AcceptStall: 500 * time.Millisecond, PendingExpiry: time.Second, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	cfg := clientConfig(t, srv, startEcho(t), hostileSecret)
+	cfg.Logger = discardLogger
+	rig := &hostileRig{t: t, srv: srv, public: publicLoopback(startClient(t, cfg))}
+
+	_, r, hostile := hostileTunnel(t, srv, "127.0.0.10")
+	ids := make(chan uuid, visitors)
+	go func() { // the hostile client reads its frames and accepts one visitor every 100 ms
+		for {
+			m, err := r.readMessage(serverKinds)
+			if err != nil {
+				close(ids)
+				return
+			}
+			if m.kind == kindConnection {
+				ids <- m.id
+			}
+		}
+	}()
+	stop := make(chan struct{})
+	var accepter sync.WaitGroup
+	accepter.Go(func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			select {
+			case id := <-ids:
+				c := dialFrom(t, srv, "127.0.0.10")
+				hostileAuth(t, c)
+				mustWrite(t, c, message{kind: kindAccept, id: id})
+				c.Close()
+			default:
+			}
+		}
+	})
+	defer accepter.Wait()
+	defer close(stop)
+
+	var peak atomic.Int64
+	sampling := make(chan struct{})
+	go func() {
+		defer close(sampling)
+		for {
+			p := srv.Stats().ConnectionsPending
+			if p > peak.Load() {
+				peak.Store(p)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	conns := make([]net.Conn, 0, visitors)
+	for range visitors {
+		c, err := net.DialTimeout("tcp", hostile, 5*time.Second)
+		if err != nil {
+			t.Fatalf("visitor: %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+		conns = append(conns, c)
+		time.Sleep(2 * time.Millisecond)
+	}
+	rig.honest("during the slow accepter's flood")
+	for _, c := range conns {
+		closedByServer(t, c, "hostile visitor")
+	}
+	st := srv.Stats()
+	if peak.Load() > pendingCap+1 { // + the honest visitor, counted in the same Stats
+		t.Errorf("%d visitors waited at once, cap %d", peak.Load(), pendingCap)
+	}
+	if st.ConnectionsRejected == 0 || st.ConnectionsExpired == 0 || st.ConnectionsForwarded == 0 {
+		t.Errorf("stats %+v; want some refused over the cap, some expired, some accepted", st)
+	}
+	eventually(t, "the refusals logged", func() bool { return len(logs.lines("visitors refused", "too many visitors waiting")) > 0 })
+	if n := len(logs.lines("visitors refused")); n > 2 {
+		t.Errorf("refusals logged in %d lines:\n%s", n, logs.String())
+	}
+	t.Logf("slow accepter, %d visitors: peak %d waiting (cap %d), %d refused, %d expired, %d accepted", visitors,
+		peak.Load(), pendingCap, st.ConnectionsRejected, st.ConnectionsExpired, st.ConnectionsForwarded)
+	rig.honest("after the slow accepter's flood")
 }

@@ -78,15 +78,30 @@ func (m message) String() string {
 
 // marshal returns the JSON text of m, as serde_json writes it.
 func (m message) marshal() ([]byte, error) {
+	return m.appendJSON(make([]byte, 0, 64))
+}
+
+// appendJSON appends the JSON text of m to dst. The messages of every connection (Heartbeat, Hello, Accept,
+// Connection, Challenge, Authenticate: no character to escape) are written directly; Error texts go through
+// encoding/json for their escapes.
+func (m message) appendJSON(dst []byte) ([]byte, error) {
 	var value any
 	switch m.kind {
 	case kindHeartbeat:
-		return json.Marshal(m.kind)
+		return append(dst, `"Heartbeat"`...), nil
 	case kindHello:
-		value = m.port
+		dst = append(dst, `{"Hello":`...)
+		return append(strconv.AppendUint(dst, uint64(m.port), 10), '}'), nil
 	case kindAccept, kindChallenge, kindConnection:
-		value = m.id.String()
-	case kindAuthenticate, kindError:
+		dst = append(append(append(dst, `{"`...), m.kind...), `":"`...)
+		return append(m.id.appendText(dst), `"}`...), nil
+	case kindAuthenticate:
+		if isHex(m.text) {
+			dst = append(append(append(dst, `{"`...), m.kind...), `":"`...)
+			return append(append(dst, m.text...), `"}`...), nil
+		}
+		value = m.text
+	case kindError:
 		value = m.text
 	default:
 		return nil, fmt.Errorf("%w: unknown message kind %q", ErrProtocol, m.kind)
@@ -95,9 +110,69 @@ func (m message) marshal() ([]byte, error) {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // serde_json does not escape <, > and &
 	if err := enc.Encode(map[string]any{m.kind: value}); err != nil {
-		return nil, err
+		return dst, err
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), nil
+}
+
+func isHex(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// unmarshalCommon decodes the frames every connection carries in the exact form serde_json writes them:
+// "Heartbeat", {"Hello":N}, {"Accept"|"Connection"|"Challenge":"<hyphenated uuid>"} and {"Authenticate":"<hex>"}. Any other text, or one of
+// these in another form (spaces, escapes, leading zeros), is left to the full decoder (ok false); what this
+// accepts, the full decoder accepts with the same result.
+func unmarshalCommon(data []byte, kinds map[string]bool) (m message, ok bool) {
+	if string(data) == `"Heartbeat"` {
+		return message{kind: kindHeartbeat}, kinds[kindHeartbeat]
+	}
+	if len(data) < 6 || data[0] != '{' || data[1] != '"' || data[len(data)-1] != '}' {
+		return m, false
+	}
+	kind, value, found := bytes.Cut(data[2:len(data)-1], []byte(`":`))
+	if !found {
+		return m, false
+	}
+	switch string(kind) {
+	case kindHello:
+		if len(value) == 0 || len(value) > 5 || value[0] == '0' && len(value) > 1 {
+			return m, false
+		}
+		n := 0
+		for _, c := range value {
+			if c < '0' || c > '9' {
+				return m, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		if n > 65535 {
+			return m, false
+		}
+		m = message{kind: kindHello, port: uint16(n)}
+	case kindAccept, kindConnection, kindChallenge:
+		if len(value) != 38 || value[0] != '"' || value[37] != '"' {
+			return m, false
+		}
+		id, err := parseUUID(string(value[1:37]))
+		if err != nil || bytes.IndexByte(value[1:37], '\\') >= 0 {
+			return m, false
+		}
+		m = message{kind: string(kind), id: id}
+	case kindAuthenticate:
+		if len(value) < 2 || value[0] != '"' || value[len(value)-1] != '"' || !isHex(string(value[1:len(value)-1])) {
+			return m, false
+		}
+		m = message{kind: kindAuthenticate, text: string(value[1 : len(value)-1])}
+	default:
+		return m, false
+	}
+	return m, kinds[m.kind]
 }
 
 // Which variants each side may receive.
@@ -109,6 +184,14 @@ var (
 // unmarshalMessage decodes the JSON text of one frame with serde_json's rules for an externally tagged enum
 // restricted to the variants in kinds: exactly one key, no trailing data, valid UTF-8, values of the exact type.
 func unmarshalMessage(data []byte, kinds map[string]bool) (message, error) {
+	if m, ok := unmarshalCommon(data, kinds); ok {
+		return m, nil
+	}
+	return unmarshalStrict(data, kinds)
+}
+
+// unmarshalStrict is unmarshalMessage through encoding/json, for every form serde_json accepts.
+func unmarshalStrict(data []byte, kinds map[string]bool) (message, error) {
 	fail := func(format string, args ...any) (message, error) {
 		return message{}, fmt.Errorf("%w: unable to parse message: "+format, append([]any{ErrProtocol}, args...)...)
 	}
@@ -234,19 +317,21 @@ func (r *frameReader) readMessage(kinds map[string]bool) (message, error) {
 
 // appendFrame appends m as a frame (JSON text and NUL) to dst.
 func appendFrame(dst []byte, m message) ([]byte, error) {
-	text, err := m.marshal()
+	start := len(dst)
+	out, err := m.appendJSON(dst)
 	if err != nil {
 		return dst, err
 	}
-	if len(text) > MaxFrameLength {
-		return dst, fmt.Errorf("%w: %s message of %d bytes", ErrFrameTooLong, m.kind, len(text))
+	if n := len(out) - start; n > MaxFrameLength {
+		return dst, fmt.Errorf("%w: %s message of %d bytes", ErrFrameTooLong, m.kind, n)
 	}
-	return append(append(dst, text...), 0), nil
+	return append(out, 0), nil
 }
 
 // writeMessage writes m as one frame in one Write call.
 func writeMessage(w io.Writer, m message) error {
-	frame, err := appendFrame(make([]byte, 0, 96), m)
+	var buf [96]byte
+	frame, err := appendFrame(buf[:0], m)
 	if err != nil {
 		return err
 	}
@@ -267,6 +352,12 @@ func newUUID() uuid {
 
 func (u uuid) String() string {
 	var b [36]byte
+	return string(u.appendText(b[:0]))
+}
+
+// appendText appends the hyphenated lowercase form of u to dst.
+func (u uuid) appendText(dst []byte) []byte {
+	var b [36]byte
 	hex.Encode(b[0:8], u[0:4])
 	b[8] = '-'
 	hex.Encode(b[9:13], u[4:6])
@@ -276,7 +367,7 @@ func (u uuid) String() string {
 	hex.Encode(b[19:23], u[8:10])
 	b[23] = '-'
 	hex.Encode(b[24:], u[10:])
-	return string(b[:])
+	return append(dst, b[:]...)
 }
 
 // parseUUID accepts the textual forms the uuid crate parses: hyphenated, simple (32 hex digits), braced and

@@ -369,3 +369,57 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+// The fast path decodes exactly the forms serde_json writes, and gives what the full decoder gives.
+func TestUnmarshalCommonAgreesWithStrict(t *testing.T) {
+	for _, text := range unmarshalSeeds {
+		for _, kinds := range []map[string]bool{clientKinds, serverKinds} {
+			checkCommonAgrees(t, []byte(text), kinds)
+		}
+	}
+	for _, text := range []string{`"Heartbeat"`, `{"Hello":0}`, `{"Hello":65535}`,
+		`{"Connection":"2b7a4c1e-9f3d-4e8a-b6c5-0d1e2f3a4b5c"}`, `{"Accept":"2B7A4C1E-9F3D-4E8A-B6C5-0D1E2F3A4B5C"}`,
+		`{"Authenticate":"d12735575423a0e7f53a6191fd5ffe258d92297e771ff55f4ba8e4672bf05aba"}`} {
+		kinds := serverKinds
+		if strings.Contains(text, "Accept") || strings.Contains(text, "Authenticate") {
+			kinds = clientKinds
+		}
+		if _, ok := unmarshalCommon([]byte(text), kinds); !ok {
+			t.Errorf("%s: not decoded by the fast path", text)
+		}
+	}
+}
+
+var unmarshalSeeds = []string{
+	`"Heartbeat"`, `{"Hello":0}`, `{"Hello":1}`, `{"Hello":65535}`, `{"Hello":65536}`, `{"Hello":01}`,
+	`{"Hello":-1}`, `{"Hello":1.0}`, `{"Hello":1e3}`, `{"Hello": 1}`, `{"Hello":"1"}`, `{"Hello":123456}`,
+	`{"Accept":"2b7a4c1e-9f3d-4e8a-b6c5-0d1e2f3a4b5c"}`, `{"Connection":"2b7a4c1e-9f3d-4e8a-b6c5-0d1e2f3a4b5c"}`,
+	`{"Challenge":"2b7a4c1e-9f3d-4e8a-b6c5-0d1e2f3a4b5c"}`, `{"Accept":"2b7a4c1e9f3d4e8ab6c50d1e2f3a4b5c"}`,
+	`{"Accept":"2b7a4c1e-9f3d-4e8a-b6c5-0d1e2f3a4b5\u0063"}`, `{"Accept":"2b7a4c1e-9f3d-4e8a-b6c5-0d1e2f3a4b5c" }`,
+	`{"Accept":"2b7a4c1e-9f3d-4e8a-b6c5-0d1e2f3a4b5""}`, `{"Accept":"2b7a4c1e+9f3d-4e8a-b6c5-0d1e2f3a4b5c"}`,
+	`{"Error":"x"}`, `{"Authenticate":"00ff"}`, `{"Heartbeat":null}`, `{"Hello":1,"Hello":2}`, `{"Hello":1}}`,
+	`{"Accept":"{2b7a4c1e-9f3d-4e8a-b6c5-0d1e2f3a4b5c}"}`, `{"Hell\u006f":1}`, `{}`, `{"":1}`, `{"Hello":}`,
+	`{"Authenticate":"0123abcdEF"}`, `{"Authenticate":""}`, `{"Authenticate":"0g"}`, `{"Authenticate":"00\u0030"}`,
+	`{"Authenticate":"00"x"}`, `{"Authenticate":1}`,
+}
+
+func checkCommonAgrees(t testing.TB, data []byte, kinds map[string]bool) {
+	fast, ok := unmarshalCommon(data, kinds)
+	if !ok {
+		return
+	}
+	strict, err := unmarshalStrict(data, kinds)
+	if err != nil || strict != fast {
+		t.Errorf("%q: fast path %v, full decoder %v, %v", data, fast, strict, err)
+	}
+}
+
+func FuzzUnmarshalCommon(f *testing.F) {
+	for _, s := range unmarshalSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkCommonAgrees(t, data, clientKinds)
+		checkCommonAgrees(t, data, serverKinds)
+	})
+}

@@ -3,9 +3,9 @@ package bore
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // relayResult is what one relayed connection carried.
@@ -14,12 +14,18 @@ type relayResult struct {
 	Err        error // the first real error, nil when both directions ended with EOF
 }
 
+var noDeadline time.Time
+
+// relaySplice lets the relay switch to splice(2) for bulk on Linux; false copies through pooled buffers only
+// (tests and benchmarks compare both). Elsewhere it has no effect.
+var relaySplice = true
+
 // relay copies a → b and b → a concurrently until both directions end, then closes both connections.
 // aBuffered holds bytes already read from a (by a frame reader) and is written to b before the rest of a.
 //
 // When one side ends its output (EOF), relay half-closes the other side's write direction and lets the other
-// direction keep flowing. When a copy fails, or ctx is cancelled, both connections are closed at once. Both ends
-// are *net.TCPConn so io.Copy uses splice(2) on Linux.
+// direction keep flowing. When a copy fails, or ctx is cancelled, both connections are closed at once. The
+// calling goroutine copies a → b itself: one more goroutine per connection, for b → a.
 func relay(ctx context.Context, a, b *net.TCPConn, aBuffered []byte) relayResult {
 	var (
 		res     relayResult
@@ -43,8 +49,20 @@ func relay(ctx context.Context, a, b *net.TCPConn, aBuffered []byte) relayResult
 	}
 	stop := context.AfterFunc(ctx, closeBoth)
 	defer stop()
+	// No deadline left from the handshake (a challenge written under one) may cut the relay short.
+	a.SetDeadline(noDeadline)
+	b.SetDeadline(noDeadline)
 
 	wg.Go(func() {
+		n, err := copyConn(a, b)
+		res.BToA = n
+		if err != nil {
+			fail(err)
+			return
+		}
+		fail(a.CloseWrite())
+	})
+	func() {
 		if len(aBuffered) > 0 {
 			n, err := b.Write(aBuffered)
 			res.AToB += int64(n)
@@ -53,23 +71,14 @@ func relay(ctx context.Context, a, b *net.TCPConn, aBuffered []byte) relayResult
 				return
 			}
 		}
-		n, err := io.Copy(b, a)
+		n, err := copyConn(b, a)
 		res.AToB += n
 		if err != nil {
 			fail(err)
 			return
 		}
 		fail(b.CloseWrite())
-	})
-	wg.Go(func() {
-		n, err := io.Copy(a, b)
-		res.BToA = n
-		if err != nil {
-			fail(err)
-			return
-		}
-		fail(a.CloseWrite())
-	})
+	}()
 	wg.Wait()
 	closeBoth()
 	return res

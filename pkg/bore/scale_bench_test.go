@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("STPTUNNEL_BORE_RELAY") == "buffered" { // benchmarks: the relay through pooled buffers
+		relaySplice = false
+	}
 	if role := os.Getenv(scaleRoleEnv); role != "" {
 		os.Exit(runScaleRole(role, os.Getenv(scaleArgEnv), os.Stdin, os.Stdout))
 	}
@@ -89,12 +93,18 @@ func runConcurrent(b *testing.B, tunnel bool, n int) map[string]float64 {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	m := map[string]float64{}
+	for name, p := range procs { // what holding n connections costs: goroutine stacks and heap objects
+		st := p.stats(b)
+		m[name+"-stacks-MB"] = st["stacks-kb"] / 1024
+		m[name+"-heap-MB"] = st["heap-kb"] / 1024
+	}
 	errs := load.release()
 	b.StopTimer()
 	for _, err := range errs {
 		b.Log(err)
 	}
-	m := map[string]float64{"errors": float64(len(errs))}
+	m["errors"] = float64(len(errs))
 	for name, p := range procs {
 		st := p.stats(b)
 		m[name+"-rss-MB"] = st["hwm-kb"] / 1024
@@ -113,6 +123,8 @@ type roleProcess struct {
 	stdin io.WriteCloser
 	out   *bufio.Scanner
 	mu    sync.Mutex
+
+	lastNote string // the note of the last answer to ask
 }
 
 func startRole(b *testing.B, role, arg string) *roleProcess {
@@ -146,22 +158,34 @@ func startRole(b *testing.B, role, arg string) *roleProcess {
 
 func (p *roleProcess) stats(b *testing.B) map[string]float64 {
 	b.Helper()
+	return p.ask(b, "stats")
+}
+
+// ask sends one command line and returns the numeric fields of the answer; a note="..." field is kept in
+// lastNote. An answer with err=1 fails the benchmark.
+func (p *roleProcess) ask(b *testing.B, command string) map[string]float64 {
+	b.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, err := io.WriteString(p.stdin, "stats\n"); err != nil {
-		b.Fatalf("asking %s for stats: %v", p.role, err)
+	if _, err := io.WriteString(p.stdin, command+"\n"); err != nil {
+		b.Fatalf("asking %s %q: %v", p.role, command, err)
 	}
 	if !p.out.Scan() {
-		b.Fatalf("%s: no stats: %v", p.role, p.out.Err())
+		b.Fatalf("%s: no answer to %q: %v", p.role, command, p.out.Err())
+	}
+	line := p.out.Text()
+	p.lastNote = ""
+	if i := strings.Index(line, ` note="`); i >= 0 {
+		p.lastNote, _ = strconv.Unquote(line[i+6:])
+		line = line[:i]
 	}
 	m := map[string]float64{}
-	for field := range strings.FieldsSeq(p.out.Text()) {
+	for field := range strings.FieldsSeq(line) {
 		k, v, _ := strings.Cut(field, "=")
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			b.Fatalf("stats %q: %v", p.out.Text(), err)
-		}
-		m[k] = f
+		m[k], _ = strconv.ParseFloat(v, 64)
+	}
+	if m["err"] != 0 {
+		b.Fatalf("%s %q: %s", p.role, command, p.lastNote)
 	}
 	return m
 }
@@ -179,8 +203,17 @@ func (p *roleProcess) stop(b *testing.B) {
 }
 
 // runScaleRole is main for a helper process: echo (a loopback echo service), server (a bore server on
-// loopback) or client (a bore client; arg is "SERVER_ADDR LOCAL_ADDR"). It returns the exit code.
+// loopback), client (a bore client; arg is "SERVER_ADDR LOCAL_ADDR"), or the service and load roles of
+// BenchmarkProcesses. It returns the exit code.
 func runScaleRole(role, arg string, stdin io.Reader, stdout io.Writer) int {
+	switch role {
+	case "service":
+		return runServiceRole(stdin, stdout)
+	case "load":
+		return runLoadRole(stdin, stdout)
+	case "delay":
+		return runDelayRole(arg, stdin, stdout)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var peak atomic.Int64
@@ -255,7 +288,10 @@ func runScaleRole(role, arg string, stdin io.Reader, stdout io.Writer) int {
 			continue
 		}
 		g := int64(runtime.NumGoroutine())
-		fmt.Fprintf(stdout, "active=%d goroutines=%d peak-goroutines=%d hwm-kb=%d\n", active(), g, max(g, peak.Load()), peakRSSKB())
+		ms := []metrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
+		metrics.Read(ms)
+		fmt.Fprintf(stdout, "active=%d goroutines=%d peak-goroutines=%d hwm-kb=%d stacks-kb=%d heap-kb=%d\n", active(), g,
+			max(g, peak.Load()), procStatusKB(0, "VmHWM:"), ms[0].Value.Uint64()>>10, ms[1].Value.Uint64()>>10)
 	}
 	return 0
 }
@@ -263,19 +299,4 @@ func runScaleRole(role, arg string, stdin io.Reader, stdout io.Writer) int {
 func fail(err error) int {
 	fmt.Fprintln(os.Stderr, err)
 	return 1
-}
-
-// peakRSSKB is this process's peak resident set size (VmHWM), in kB.
-func peakRSSKB() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb
-		}
-	}
-	return -1
 }

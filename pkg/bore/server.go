@@ -16,6 +16,16 @@ import (
 	"time"
 )
 
+// Server defaults beyond bore's.
+const (
+	// DefaultAcceptStall is ServerConfig.AcceptStall's default: as long as bore gives a client to say anything.
+	DefaultAcceptStall = DefaultHandshakeTimeout
+	// DefaultMaxPendingPerClient is the cap `stptunnel bore server` sets (ServerConfig itself has none): above any
+	// honest burst (a burst of 3000 visitors peaks well under it), it bounds what a client that does not accept
+	// can hold — one file descriptor and about 1 kB of memory per waiting visitor.
+	DefaultMaxPendingPerClient = 8192
+)
+
 // ServerConfig configures a Server. Zero values take their defaults.
 type ServerConfig struct {
 	// BindAddr is the IP address the control port listens on. Default 0.0.0.0.
@@ -35,15 +45,23 @@ type ServerConfig struct {
 	// MaxTunnelsPerClient caps the tunnels open at once per client IP address; 0 means no cap.
 	MaxTunnelsPerClient int
 	// MaxPendingPerClient caps the visitor connections waiting for a client's Accept, per client IP address;
-	// 0 means no cap. Visitors over the cap are disconnected at once.
+	// 0 means no cap. Visitors over the cap are disconnected at once. It bounds the memory and file descriptors a
+	// client that does not accept can hold, so set it far above any honest burst (DefaultMaxPendingPerClient):
+	// AcceptStall and PendingExpiry are what bound waiting visitors in time.
 	MaxPendingPerClient int
+	// AcceptStall is how long visitors may wait on a tunnel without its client accepting any of them before new
+	// visitors to that tunnel are refused at once (until the client accepts again, or the waiting ones expire).
+	// A client busy with a burst keeps accepting and is never refused; one that stopped accepting (hostile, or its
+	// local service is down) gets its new visitors refused instead of queued. Default 3 s; negative: never refuse.
+	AcceptStall time.Duration
 	// HandshakeTimeout bounds the wait for each initial message. Default 3 s, as bore.
 	HandshakeTimeout time.Duration
 	// HeartbeatInterval is the idle heartbeat period. Default 500 ms, as bore.
 	HeartbeatInterval time.Duration
 	// PendingExpiry is how long a visitor waits for the client's Accept. Default 10 s, as bore.
 	PendingExpiry time.Duration
-	// Logger receives one line per tunnel and per connection opened and closed; nil discards them.
+	// Logger receives one line per tunnel opened and closed and per connection closed (its opening at debug
+	// level); refused and expired visitors are logged once per burst, with counts. nil discards them.
 	Logger *slog.Logger
 }
 
@@ -54,7 +72,7 @@ type Stats struct {
 	ConnectionsPending   int64 // visitors waiting for the client's Accept now
 	ConnectionsActive    int64 // visitors being relayed now
 	ConnectionsForwarded int64 // visitors accepted by a client and relayed
-	ConnectionsRejected  int64 // visitors refused: not in Allow, or over MaxPendingPerClient
+	ConnectionsRejected  int64 // visitors refused: not in Allow, client not accepting (AcceptStall), or over MaxPendingPerClient
 	ConnectionsExpired   int64 // visitors dropped because no Accept came in time
 	AuthFailures         int64 // control connections refused for their secret
 	BytesFromVisitors    int64 // bytes relayed from visitors to clients
@@ -67,6 +85,7 @@ type Server struct {
 	bindTunnels string
 	auth        *authenticator
 	log         *slog.Logger
+	bursts      *burstLog // refused and expired visitors, one line per burst
 
 	ln     *net.TCPListener
 	cancel context.CancelFunc
@@ -88,6 +107,7 @@ type clientUsage struct{ tunnels, pending int }
 
 // pendingConn is a visitor waiting for its client's Accept.
 type pendingConn struct {
+	id     uuid
 	conn   *net.TCPConn
 	tunnel *tunnelState
 	timer  *time.Timer
@@ -99,6 +119,11 @@ type tunnelState struct {
 	port   int
 	conn   *net.TCPConn
 	writeM sync.Mutex
+
+	// Guarded by Server.mu: the visitors waiting for this tunnel's client, and since when the client has made no
+	// progress (the later of its last Accept and the moment a visitor started waiting on an empty queue).
+	pending    map[uuid]*pendingConn
+	progressAt time.Time
 
 	forwarded, fromVisitors, toVisitors atomic.Int64
 }
@@ -139,10 +164,15 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	setDefault(&cfg.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&cfg.HeartbeatInterval, HeartbeatInterval)
 	setDefault(&cfg.PendingExpiry, PendingExpiry)
+	if cfg.AcceptStall == 0 {
+		cfg.AcceptStall = DefaultAcceptStall
+	}
+	log := orDiscard(cfg.Logger)
 	s := &Server{
 		cfg:         cfg,
 		bindTunnels: cfg.BindTunnels,
-		log:         orDiscard(cfg.Logger),
+		log:         log,
+		bursts:      newBurstLog(log),
 		done:        make(chan struct{}),
 		pending:     map[uuid]*pendingConn{},
 		clients:     map[netip.Addr]*clientUsage{},
@@ -171,6 +201,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.wg.Go(func() { s.acceptControl(ctx) })
 	go func() {
 		s.wg.Wait()
+		s.bursts.flush()
 		close(s.done)
 	}()
 	return nil
@@ -228,7 +259,7 @@ func (s *Server) acceptControl(ctx context.Context) {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.log.Warn("accepting control connection", "err", err)
+			s.bursts.add(burstKey{msg: "accepting control connections failed", reason: err.Error()})
 			if !pause(ctx, 10*time.Millisecond) { // e.g. out of file descriptors
 				return
 			}
@@ -338,7 +369,7 @@ func (s *Server) serveTunnel(ctx context.Context, conn *net.TCPConn, r *frameRea
 		refuse(errText)
 		return
 	}
-	t := &tunnelState{client: client, port: ln.Addr().(*net.TCPAddr).Port, conn: conn}
+	t := &tunnelState{client: client, port: ln.Addr().(*net.TCPAddr).Port, conn: conn, pending: map[uuid]*pendingConn{}}
 	if ctx.Err() != nil { // stopping: a Hello now would announce a tunnel that is about to close
 		ln.Close()
 		return
@@ -431,23 +462,22 @@ func (s *Server) acceptVisitors(ctx context.Context, t *tunnelState, ln *net.TCP
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.log.Warn("accepting visitor", "port", t.port, "err", err)
+			s.bursts.add(burstKey{msg: "accepting visitors failed", client: t.client, port: t.port, reason: err.Error()})
 			if !pause(ctx, 10*time.Millisecond) {
 				return
 			}
 			continue
 		}
 		from := addrOf(visitor.RemoteAddr())
-		if !s.allowed(from) {
-			s.stats.rejected.Add(1)
-			s.log.Warn("visitor not allowed", "port", t.port, "visitor", visitor.RemoteAddr().String())
-			visitor.Close()
-			continue
+		refused := refusedNotAllowed
+		var id uuid
+		if s.allowed(from) {
+			id, refused = s.addPending(t, visitor)
+			from = netip.Addr{} // refused for the client's sake, not the visitor's address: one line for all
 		}
-		id, ok := s.addPending(t, visitor)
-		if !ok {
+		if refused != "" {
 			s.stats.rejected.Add(1)
-			s.log.Warn("too many pending connections", "client", t.client.String(), "port", t.port)
+			s.bursts.add(burstKey{msg: "visitors refused", client: t.client, port: t.port, visitor: from, reason: refused})
 			visitor.Close()
 			continue
 		}
@@ -504,30 +534,47 @@ func (s *Server) forget(client netip.Addr) {
 	}
 }
 
-func (s *Server) addPending(t *tunnelState, visitor *net.TCPConn) (uuid, bool) {
+// Why a visitor was refused, as logged.
+const (
+	refusedNotAllowed   = "not in the allow list"
+	refusedStalled      = "the client has not accepted any waiting visitor lately"
+	refusedOverPending  = "too many visitors waiting for this client address"
+	expiredNotAccepted  = "not accepted in time"
+	visitorsExpiredText = "visitors expired"
+)
+
+// addPending queues visitor for t's client and returns its id, or why it is refused.
+func (s *Server) addPending(t *tunnelState, visitor *net.TCPConn) (uuid, string) {
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(t.pending) == 0 {
+		t.progressAt = now
+	} else if s.cfg.AcceptStall > 0 && now.Sub(t.progressAt) > s.cfg.AcceptStall {
+		return uuid{}, refusedStalled
+	}
 	u := s.usage(t.client)
 	if s.cfg.MaxPendingPerClient > 0 && u.pending >= s.cfg.MaxPendingPerClient {
-		return uuid{}, false
+		return uuid{}, refusedOverPending
 	}
 	u.pending++
-	id := newUUID()
-	p := &pendingConn{conn: visitor, tunnel: t}
+	p := &pendingConn{id: newUUID(), conn: visitor, tunnel: t}
 	p.timer = time.AfterFunc(s.cfg.PendingExpiry, func() {
-		if s.takePending(id) != nil {
+		if s.takePending(p.id, false) != nil {
 			s.stats.expired.Add(1) // counted before the visitor can see the close
-			s.log.Warn("removed stale connection", "id", id.String(), "port", t.port)
+			s.bursts.add(burstKey{msg: visitorsExpiredText, client: t.client, port: t.port, reason: expiredNotAccepted})
 			visitor.Close()
 		}
 	})
-	s.pending[id] = p
+	s.pending[p.id] = p
+	t.pending[p.id] = p
 	s.stats.pending.Add(1)
-	return id, true
+	return p.id, ""
 }
 
-// takePending removes and returns visitor id, or nil if it is not (or no longer) pending.
-func (s *Server) takePending(id uuid) *pendingConn {
+// takePending removes and returns visitor id, or nil if it is not (or no longer) pending. accepted says the
+// client accepted it: progress, which clears a stall.
+func (s *Server) takePending(id uuid, accepted bool) *pendingConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.pending[id]
@@ -535,6 +582,10 @@ func (s *Server) takePending(id uuid) *pendingConn {
 		return nil
 	}
 	delete(s.pending, id)
+	delete(p.tunnel.pending, id)
+	if accepted {
+		p.tunnel.progressAt = time.Now()
+	}
 	p.timer.Stop()
 	s.clients[p.tunnel.client].pending--
 	s.forget(p.tunnel.client)
@@ -545,15 +596,13 @@ func (s *Server) takePending(id uuid) *pendingConn {
 // dropPending disconnects the visitors still waiting on tunnel t.
 func (s *Server) dropPending(t *tunnelState) {
 	s.mu.Lock()
-	var ids []uuid
-	for id, p := range s.pending {
-		if p.tunnel == t {
-			ids = append(ids, id)
-		}
+	ps := make([]*pendingConn, 0, len(t.pending))
+	for _, p := range t.pending {
+		ps = append(ps, p)
 	}
 	s.mu.Unlock()
-	for _, id := range ids {
-		if p := s.takePending(id); p != nil {
+	for _, p := range ps {
+		if s.takePending(p.id, false) != nil {
 			p.conn.Close()
 		}
 	}
@@ -561,7 +610,7 @@ func (s *Server) dropPending(t *tunnelState) {
 
 // forward relays the visitor id over conn, the connection on which the client accepted it.
 func (s *Server) forward(ctx context.Context, conn *net.TCPConn, r *frameReader, client netip.Addr, id uuid) {
-	p := s.takePending(id)
+	p := s.takePending(id, true)
 	if p == nil {
 		s.log.Warn("missing connection", "id", id.String(), "client", client.String())
 		return
@@ -571,7 +620,8 @@ func (s *Server) forward(ctx context.Context, conn *net.TCPConn, r *frameReader,
 	s.stats.active.Add(1)
 	t.forwarded.Add(1)
 	visitor := p.conn.RemoteAddr().String()
-	s.log.Info("connection open", "id", id.String(), "port", t.port, "visitor", visitor)
+	s.log.Debug("connection open", "id", id.String(), "port", t.port, "visitor", visitor)
+	start := time.Now()
 	res := relay(ctx, conn, p.conn, r.buffered())
 	s.stats.active.Add(-1)
 	s.stats.toVisitors.Add(res.AToB)
@@ -579,5 +629,6 @@ func (s *Server) forward(ctx context.Context, conn *net.TCPConn, r *frameReader,
 	t.toVisitors.Add(res.AToB)
 	t.fromVisitors.Add(res.BToA)
 	s.log.Info("connection closed", "id", id.String(), "port", t.port, "visitor", visitor,
+		"duration", time.Since(start).Round(time.Millisecond),
 		"bytes_from_visitor", res.BToA, "bytes_to_visitor", res.AToB, "err", res.Err)
 }

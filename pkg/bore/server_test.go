@@ -3,6 +3,7 @@ package bore
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -109,7 +110,9 @@ func TestServerAllowList(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.allow, func(t *testing.T) {
-			s := startServer(t, ServerConfig{Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix(tc.allow)}})
+			var logs syncBuffer
+			s := startServer(t, ServerConfig{Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix(tc.allow)},
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			c := startClient(t, clientConfig(t, s, startEcho(t), ""))
 			conn := dial(t, publicLoopback(c))
 			conn.Write([]byte("x"))
@@ -121,6 +124,11 @@ func TestServerAllowList(t *testing.T) {
 			st := s.Stats()
 			if tc.reaches && st.ConnectionsRejected != 0 || !tc.reaches && (st.ConnectionsRejected != 1 || st.ConnectionsForwarded != 0) {
 				t.Errorf("stats %+v", st)
+			}
+			if !tc.reaches { // logged once the burst of refusals is over, with who was refused
+				eventually(t, "the refusal logged", func() bool {
+					return len(logs.lines("visitors refused", "visitor=127.0.0.1", "count=1", "not in the allow list")) == 1
+				})
 			}
 		})
 	}
@@ -170,6 +178,68 @@ func TestServerPendingCapAndExpiry(t *testing.T) {
 	dial(t, public)
 	if m := ctl.recv(); m.kind != kindConnection {
 		t.Fatalf("got %v", m)
+	}
+}
+
+// A client that stops accepting gets its new visitors refused at once after AcceptStall, not queued; an Accept
+// (progress) or the expiry of the waiting visitors lifts the refusal.
+func TestServerAcceptStall(t *testing.T) {
+	const stall = 150 * time.Millisecond
+	s := startServer(t, ServerConfig{AcceptStall: stall, PendingExpiry: 2 * time.Second})
+	ctl := dialRaw(t, s)
+	public := ctl.hello(0)
+	refused := func(what string) {
+		t.Helper()
+		v := dial(t, public)
+		if n, err := v.Read(make([]byte, 1)); n != 0 || err == nil {
+			t.Fatalf("%s: read %d, %v; want the visitor disconnected", what, n, err)
+		}
+	}
+	dial(t, public)
+	first := ctl.recv()
+	dial(t, public) // within the stall: announced
+	if m := ctl.recv(); m.kind != kindConnection {
+		t.Fatalf("second visitor: %v", m)
+	}
+	time.Sleep(2 * stall)
+	before := s.Stats().ConnectionsRejected
+	refused("after the stall")
+	refused("again")
+	if st := s.Stats(); st.ConnectionsRejected != before+2 || st.ConnectionsPending != 2 {
+		t.Errorf("stats %+v; want 2 more rejected, 2 pending", st)
+	}
+	// The client accepts one: new visitors are announced again.
+	acc := dialRaw(t, s)
+	acc.send(message{kind: kindAccept, id: first.id})
+	eventually(t, "the accepted visitor relayed", func() bool { return s.Stats().ConnectionsActive == 1 })
+	dial(t, public)
+	if m := ctl.recv(); m.kind != kindConnection {
+		t.Fatalf("visitor after an accept: %v", m)
+	}
+	// Stalled again until every waiting visitor expired: then a new one is announced.
+	time.Sleep(2 * stall)
+	refused("stalled again")
+	eventually(t, "the waiting visitors expired", func() bool { return s.Stats().ConnectionsPending == 0 })
+	dial(t, public)
+	if m := ctl.recv(); m.kind != kindConnection {
+		t.Fatalf("visitor after the expiry: %v", m)
+	}
+}
+
+// A negative AcceptStall never refuses: visitors queue until they expire.
+func TestServerAcceptStallOff(t *testing.T) {
+	s := startServer(t, ServerConfig{AcceptStall: -1, PendingExpiry: 5 * time.Second})
+	ctl := dialRaw(t, s)
+	public := ctl.hello(0)
+	dial(t, public)
+	ctl.recv()
+	time.Sleep(DefaultAcceptStall + 200*time.Millisecond)
+	dial(t, public)
+	if m := ctl.recv(); m.kind != kindConnection {
+		t.Fatalf("got %v", m)
+	}
+	if st := s.Stats(); st.ConnectionsRejected != 0 {
+		t.Errorf("stats %+v", st)
 	}
 }
 

@@ -50,7 +50,7 @@ func (a *app) boreCommand() *cli.Command {
 					&cli.IntFlag{Name: flagControlPort, Value: bore.DefaultControlPort, Usage: "control port"},
 					&cli.StringSliceFlag{Name: flagAllow, Usage: "only visitors from this `CIDR` reach the public ports (repeatable)"},
 					&cli.IntFlag{Name: flagMaxTunnels, Value: defaultMaxTunnelsPerClient, Usage: "tunnels one client address may hold at once (0: no cap)"},
-					&cli.IntFlag{Name: flagMaxPending, Value: defaultMaxPendingPerClient, Usage: "visitors waiting for one client's accept at once (0: no cap)"},
+					&cli.IntFlag{Name: flagMaxPending, Value: bore.DefaultMaxPendingPerClient, Usage: "visitors waiting for one client address's accept at once, a memory bound (0: no cap); a tunnel whose client stops accepting has new visitors refused after 3 s anyway"},
 				},
 				Action: a.boreServer,
 			},
@@ -59,6 +59,7 @@ func (a *app) boreCommand() *cli.Command {
 }
 
 func (a *app) boreLocal(c *cli.Context) error {
+	a.raiseFileLimit()
 	if err := parseFlagsAfterArg(c); err != nil {
 		return usageError("%v (see --help)", err)
 	}
@@ -147,6 +148,7 @@ func parseFlagsAfterArg(c *cli.Context) error {
 }
 
 func (a *app) boreServer(c *cli.Context) error {
+	a.raiseFileLimit()
 	minPort, maxPort := c.Int(flagMinPort), c.Int(flagMaxPort)
 	if minPort < 1 || maxPort > 65535 || minPort > maxPort {
 		return usageError("port range %d-%d is empty or outside 1-65535", minPort, maxPort)
@@ -189,4 +191,16 @@ func (a *app) boreServer(c *cli.Context) error {
 		return err
 	}
 	return s.Wait()
+}
+
+// raiseFileLimit raises the open-file limit of a command that relays connections (each holds descriptors on
+// both sides), and warns when even the hard limit bounds the connections it can carry.
+func (a *app) raiseFileLimit() {
+	limit, err := bore.RaiseOpenFileLimit()
+	if err != nil {
+		a.ui.warn("%v", err)
+	}
+	if w := bore.FileLimitWarning(limit); w != "" {
+		a.ui.warn("%s", w)
+	}
 }

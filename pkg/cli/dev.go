@@ -51,6 +51,7 @@ func (a *app) dev(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	a.raiseFileLimit()
 	return session.Dev(c.Context, d, opts, env)
 }
 

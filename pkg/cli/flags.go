@@ -68,10 +68,9 @@ const (
 
 	defaultStateDir = statedir.DefaultName
 
-	// A self-hosted server caps what one client address can hold, so one client cannot take every port nor queue
-	// unbounded visitors. Generous for a team behind one NAT; 0 lifts a cap.
+	// A self-hosted server caps the tunnels one client address can hold, so one client cannot take every port.
+	// Generous for a team behind one NAT; 0 lifts the cap. (Waiting visitors: bore.DefaultMaxPendingPerClient.)
 	defaultMaxTunnelsPerClient = 64
-	defaultMaxPendingPerClient = 256
 )
 
 // Flag categories, so `--help` groups them the way the README does.

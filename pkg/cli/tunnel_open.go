@@ -35,6 +35,7 @@ func (a *app) tunnelOpenCommand() *cli.Command {
 }
 
 func (a *app) tunnelOpen(c *cli.Context) error {
+	a.raiseFileLimit()
 	locals, err := a.locals(c)
 	if err != nil {
 		return err
