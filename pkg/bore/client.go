@@ -64,6 +64,8 @@ type Client struct {
 	spare       spare
 	workers     *workers // run the set-ups
 
+	activity activity // what the tunnel carried, for Activity
+
 	conns sync.WaitGroup // connection handlers
 	done  chan struct{}  // closed when everything the client started has ended
 	err   error          // final error, set before done is closed
@@ -380,17 +382,27 @@ func (c *Client) handleConnection(ctx context.Context, id uuid, remote *net.TCPC
 		remote, r, local, err = c.acceptAndDialLocal(ctx, id)
 	}
 	if err != nil {
+		var de *DialError
+		if errors.As(err, &de) && de.Addr == c.localAddr {
+			c.activity.localFailed(err)
+		}
 		c.log.Warn("connection failed", "id", id.String(), "err", err)
 		return
 	}
 	c.log.Debug("connection open", "id", id.String(), "local", c.localAddr)
+	c.activity.opened()
 	// The relay runs on goroutines of its own: this one's stack has grown deep in the dials, and would be held as
 	// long as the connection lasts (and this one goes back to the workers).
 	c.conns.Go(func() {
-		res := relay(ctx, remote, local, r.buffered())
-		c.log.Info("connection closed", "id", id.String(), "bytes_in", res.AToB, "bytes_out", res.BToA, "err", res.Err)
+		res := relay(ctx, remote, local, r.buffered(), &c.activity.bytesIn, &c.activity.bytesOut)
+		c.activity.closed()
+		c.log.Info("connection closed", "id", id.String(), "bytes_in", res.AToB, "bytes_out", res.BToA, errAttr(res.Err))
 	})
 }
+
+// Activity returns what the tunnel has carried since the client started: safe to call at any time, from any
+// goroutine, and cheap (atomic loads).
+func (c *Client) Activity() Activity { return c.activity.snapshot() }
 
 // acceptAndDialLocal dials a server connection and sends Accept(id) on it while it dials the local service; on
 // error it closes whatever it opened.

@@ -5,8 +5,16 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// count adds n to c, when there is a c.
+func count(c *atomic.Int64, n int) {
+	if c != nil && n > 0 {
+		c.Add(int64(n))
+	}
+}
 
 // relayResult is what one relayed connection carried.
 type relayResult struct {
@@ -26,7 +34,10 @@ var relaySplice = true
 // When one side ends its output (EOF), relay half-closes the other side's write direction and lets the other
 // direction keep flowing. When a copy fails, or ctx is cancelled, both connections are closed at once. The
 // calling goroutine copies a → b itself: one more goroutine per connection, for b → a.
-func relay(ctx context.Context, a, b *net.TCPConn, aBuffered []byte) relayResult {
+//
+// aToB and bToA, when not nil, count the bytes as they go (one atomic add per chunk): what a connection carries is
+// visible while it lasts, not only once it ends.
+func relay(ctx context.Context, a, b *net.TCPConn, aBuffered []byte, aToB, bToA *atomic.Int64) relayResult {
 	var (
 		res     relayResult
 		errOnce sync.Once
@@ -54,7 +65,7 @@ func relay(ctx context.Context, a, b *net.TCPConn, aBuffered []byte) relayResult
 	b.SetDeadline(noDeadline)
 
 	wg.Go(func() {
-		n, err := copyConn(a, b)
+		n, err := copyConn(a, b, bToA)
 		res.BToA = n
 		if err != nil {
 			fail(err)
@@ -66,12 +77,13 @@ func relay(ctx context.Context, a, b *net.TCPConn, aBuffered []byte) relayResult
 		if len(aBuffered) > 0 {
 			n, err := b.Write(aBuffered)
 			res.AToB += int64(n)
+			count(aToB, n)
 			if err != nil {
 				fail(err)
 				return
 			}
 		}
-		n, err := copyConn(b, a)
+		n, err := copyConn(b, a, aToB)
 		res.AToB += n
 		if err != nil {
 			fail(err)

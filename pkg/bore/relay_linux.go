@@ -3,22 +3,23 @@ package bore
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-func copyRaw(rc, wc syscall.RawConn) (int64, error) {
+func copyRaw(rc, wc syscall.RawConn, counter *atomic.Int64) (int64, error) {
 	if relaySplice {
-		return copyAdaptive(rc, wc)
+		return copyAdaptive(rc, wc, counter)
 	}
-	return copyBuffered(rc, wc)
+	return copyBuffered(rc, wc, counter)
 }
 
 // copyAdaptive copies src (rc) to dst (wc) until src's EOF: small chunks through a pooled buffer, which costs
 // less than a pipe for a few bytes, and once a read fills a whole buffer (bulk), with splice(2) — no copy
 // through user space — for as long as the chunks stay that large.
-func copyAdaptive(rc, wc syscall.RawConn) (int64, error) {
+func copyAdaptive(rc, wc syscall.RawConn, counter *atomic.Int64) (int64, error) {
 	bc := newBufferCopier()
 	var sc *spliceCopier // made at the first bulk chunk: most connections never need it
 	var written int64
@@ -35,6 +36,7 @@ func copyAdaptive(rc, wc syscall.RawConn) (int64, error) {
 			n, err = bc.chunk(rc, wc)
 		}
 		written += int64(n)
+		count(counter, n)
 		if err != nil || n == 0 {
 			return written, err
 		}

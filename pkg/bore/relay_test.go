@@ -29,7 +29,7 @@ func relayPair(t *testing.T, ctx context.Context, l *net.TCPListener, aBuffered 
 	a, visitor := pair()
 	b, service := pair()
 	ch := make(chan relayResult, 1)
-	go func() { ch <- relay(ctx, a, b, aBuffered) }()
+	go func() { ch <- relay(ctx, a, b, aBuffered, nil, nil) }()
 	return visitor, service, ch
 }
 

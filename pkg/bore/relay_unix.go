@@ -5,6 +5,7 @@ package bore
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -89,13 +90,14 @@ func newBufferCopier() *bufferCopier {
 	return c
 }
 
-// copyBuffered copies src (rc) to dst (wc) through pooled buffers until src's EOF.
-func copyBuffered(rc, wc syscall.RawConn) (int64, error) {
+// copyBuffered copies src (rc) to dst (wc) through pooled buffers until src's EOF, counting in counter.
+func copyBuffered(rc, wc syscall.RawConn, counter *atomic.Int64) (int64, error) {
 	c := newBufferCopier()
 	var written int64
 	for {
 		n, err := c.chunk(rc, wc)
 		written += int64(n)
+		count(counter, n)
 		if err != nil || n == 0 {
 			return written, err
 		}
@@ -114,7 +116,7 @@ func ignoringEINTR(f func() (int, error)) (int, error) {
 // copyConn copies src to dst until src's EOF (nil error) or an error. On Unix it waits for src to be readable
 // without holding a buffer or a pipe — a relayed connection that is idle costs its goroutine's stack and nothing
 // else — then moves what arrived with splice(2) on Linux (zero copy) or through a pooled buffer.
-func copyConn(dst, src *net.TCPConn) (int64, error) {
+func copyConn(dst, src *net.TCPConn, counter *atomic.Int64) (int64, error) {
 	rc, err := src.SyscallConn()
 	if err != nil {
 		return 0, err
@@ -123,5 +125,5 @@ func copyConn(dst, src *net.TCPConn) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return copyRaw(rc, wc)
+	return copyRaw(rc, wc, counter)
 }

@@ -2,8 +2,11 @@
 
 package bore
 
-import "syscall"
+import (
+	"sync/atomic"
+	"syscall"
+)
 
-func copyRaw(rc, wc syscall.RawConn) (int64, error) {
-	return copyBuffered(rc, wc)
+func copyRaw(rc, wc syscall.RawConn, counter *atomic.Int64) (int64, error) {
+	return copyBuffered(rc, wc, counter)
 }

@@ -622,7 +622,7 @@ func (s *Server) forward(ctx context.Context, conn *net.TCPConn, r *frameReader,
 	visitor := p.conn.RemoteAddr().String()
 	s.log.Debug("connection open", "id", id.String(), "port", t.port, "visitor", visitor)
 	start := time.Now()
-	res := relay(ctx, conn, p.conn, r.buffered())
+	res := relay(ctx, conn, p.conn, r.buffered(), nil, nil)
 	s.stats.active.Add(-1)
 	s.stats.toVisitors.Add(res.AToB)
 	s.stats.fromVisitors.Add(res.BToA)
@@ -630,5 +630,5 @@ func (s *Server) forward(ctx context.Context, conn *net.TCPConn, r *frameReader,
 	t.fromVisitors.Add(res.BToA)
 	s.log.Info("connection closed", "id", id.String(), "port", t.port, "visitor", visitor,
 		"duration", time.Since(start).Round(time.Millisecond),
-		"bytes_from_visitor", res.BToA, "bytes_to_visitor", res.AToB, "err", res.Err)
+		"bytes_from_visitor", res.BToA, "bytes_to_visitor", res.AToB, errAttr(res.Err))
 }

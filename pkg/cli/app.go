@@ -74,8 +74,9 @@ type app struct {
 	getenv func(string) string
 	ui     *ui
 	gh     *github
-	// waits shows what a long Lambda step still waits for.
-	waits *waitTracker
+	// waits shows what a long Lambda step still waits for; activity what the tunnels carry.
+	waits    *waitTracker
+	activity activityWatch
 	// out is --out FILE: the document goes there instead of stdout.
 	out string
 	// interrupts receives SIGINT, SIGTERM and SIGHUP: the one place signals reach the program. A command that

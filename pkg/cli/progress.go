@@ -96,7 +96,7 @@ func (w *waitTracker) end() {
 	close(stop)
 	<-stopped
 	if w.live {
-		w.ui.setStatus()
+		w.ui.setStatus(statusWaits)
 	}
 }
 
@@ -117,7 +117,7 @@ func (w *waitTracker) draw() {
 		strings.Join(names, ", "), more, elapsed)
 	w.mu.Unlock()
 	if w.live {
-		w.ui.setStatus("… " + text)
+		w.ui.setStatus(statusWaits, "… "+text)
 		return
 	}
 	w.ui.info("Still %s", strings.ToLower(text[:1])+text[1:])

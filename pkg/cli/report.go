@@ -47,6 +47,8 @@ func (a *app) report(ev session.Event) {
 		u.ok("Starting tunnel: %s → %s", e.Tunnel.Resource, e.Tunnel.Public)
 	case session.TunnelsHeld:
 		u.info("Tunnels held by process %d; `stptunnel tunnel status` shows them, `stptunnel tunnel close` ends them", e.PID)
+	case session.TunnelActivity:
+		a.reportActivity(e.Tunnels)
 	case session.TunnelChanged:
 		a.reportTunnelEvent(e.Event)
 	case session.Updating:
@@ -101,6 +103,7 @@ func (a *app) report(ev session.Event) {
 			u.warn("Cleanup is running: press Ctrl+C again to abandon it (functions would stay patched)")
 		}
 	case session.Stopping:
+		a.ui.setStatus(statusTunnels)
 		u.info("Stopping tunnels...")
 	case session.Stopped:
 		u.ok("Tunnels stopped")

@@ -126,3 +126,47 @@ func TestLiveStatusLineWhileLambdaIsSlow(t *testing.T) {
 		t.Fatalf("the status line was left on the screen:\n%q", screen)
 	}
 }
+
+// TestDevShowsTunnelActivityLive: on a terminal, dev keeps one line per tunnel below the messages with what it
+// carries, redrawn at most once a second.
+func TestDevShowsTunnelActivityLive(t *testing.T) {
+	sim, err := awssim.New(awssim.Options{Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	boreSrv := boretest.Start(t, bore.ServerConfig{})
+	dbPort, _ := startTestDatabase(t, 0)
+	sim.PutFunction(awssim.Function{Name: "api", Env: map[string]string{
+		"STP_POSTGRES_DB_CONNECTION_STRING": "postgres://admin:Cl0udPw@db.cluster-x.eu-west-1.rds.amazonaws.com:5432/app"}})
+	scr, terminal := newScreen(t)
+	state := t.TempDir()
+	dev := stptunnelCmd(t, sim, "", "dev", "--local", fmt.Sprintf("postgresDb=postgres://app:pw@127.0.0.1:%d/app", dbPort),
+		"--to", boreSrv.Addr().String(), "--state-dir", state, "--out", filepath.Join(state, "doc.json"))
+	dev.Stderr = terminal
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { dev.Wait(); close(exited) }()
+	defer func() { dev.Process.Kill(); <-exited }()
+	if !scr.buf.waitFor("no connection yet", exited) {
+		t.Fatalf("no tunnel line on the screen:\n%q", scr.buf.String())
+	}
+	line := regexp.MustCompile(`postgresDb  (127\.0\.0\.1:\d+)  no connection yet\n`).FindStringSubmatch(scr.buf.String())
+	if line == nil {
+		t.Fatalf("the tunnel line does not name the tunnel:\n%q", scr.buf.String())
+	}
+	echoThrough(t, line[1], []byte("SELECT 1"))
+	if !scr.buf.waitFor("postgresDb  "+line[1]+"  0 open · 1 total · ↓ 8 B ↑ 8 B · last ", exited) {
+		t.Fatalf("the tunnel line never showed the connection:\n%q", scr.buf.String())
+	}
+	if strings.Contains(scr.buf.String(), "carried its first connection") {
+		t.Fatal("on a terminal the live line says it; no extra message")
+	}
+	dev.Process.Signal(syscall.SIGINT)
+	<-exited
+	if !strings.Contains(scr.buf.String(), "\x1b[1A\r\x1b[Ji Stopping tunnels...") {
+		t.Fatalf("the tunnel line was not cleared before the tunnels stopped:\n%q", scr.buf.String())
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -41,9 +42,22 @@ func (a *app) tunnelClose(c *cli.Context) error {
 		a.ui.info("The detached session (process %d) had already ended; its record is removed", st.PID)
 		return nil
 	}
-	if err := tunnel.Stop(c.Context, dir, st, closeGrace); err != nil {
+	final, err := tunnel.Stop(c.Context, dir, st, closeGrace)
+	if err != nil {
 		return err
 	}
+	now := time.Now()
+	for _, t := range final.Tunnels {
+		a.ui.info("%s (%s) carried: %s", t.Resource, t.Public, activityLine(t.Activity, now))
+	}
 	a.ui.ok("Tunnels closed (%s, process %d)", plural(len(st.Tunnels), "tunnel"), st.PID)
+	// The job summary says what the tunnels carried during the job (the Action's post step closes them).
+	if a.gh != nil {
+		var b strings.Builder
+		activityTable(final.Tunnels).render(&b, a.ui.redact)
+		if err := a.gh.summaryAppend(b.String()); err != nil {
+			a.ui.warn("writing the job summary: %v", err)
+		}
+	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -74,9 +75,14 @@ func (a *app) tunnelOpen(c *cli.Context) error {
 		return err
 	}
 	a.ui.info("Holding %s; Ctrl-C closes them", plural(len(specs), "tunnel"))
+	activity := time.NewTicker(time.Second)
+	defer activity.Stop()
 	for {
 		select {
+		case <-activity.C:
+			a.reportActivity(s.Activity())
 		case <-ctx.Done():
+			a.ui.setStatus(statusTunnels)
 			s.Close()
 			a.ui.ok("Tunnels closed")
 			return nil

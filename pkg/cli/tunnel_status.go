@@ -44,13 +44,15 @@ func (a *app) tunnelStatus(c *cli.Context) error {
 	}
 	wg.Wait()
 	down := 0
+	now := time.Now()
 	for i, t := range st.Tunnels {
 		if probes[i] != nil {
 			down++
 			a.ui.warn("%s: %s → %s (%s): not reachable through bore server %s: %v", t.Resource, t.Local, t.Public, t.Engine, t.Server, probes[i])
-			continue
+		} else {
+			a.ui.ok("%s: %s → %s (%s): alive on bore server %s", t.Resource, t.Local, t.Public, t.Engine, t.Server)
 		}
-		a.ui.ok("%s: %s → %s (%s): alive on bore server %s", t.Resource, t.Local, t.Public, t.Engine, t.Server)
+		a.ui.plain("    %s", activityLine(t.Activity, now))
 	}
 	a.ui.info("Held by process %d since %s", st.PID, st.Started.Local().Format(time.DateTime))
 	d := doc.New()

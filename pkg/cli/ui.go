@@ -26,9 +26,18 @@ type ui struct {
 	gh      *github
 	secrets []string
 	// live: w is a terminal, where status lines (setStatus) stay below the messages and are redrawn in place.
-	live   bool
-	status []string
+	live     bool
+	status   []string            // what is drawn now
+	sections map[string][]string // the status lines, by section
 }
+
+// Status sections, drawn in this order below the messages.
+const (
+	statusTunnels = "tunnels" // one line per tunnel: what it carries
+	statusWaits   = "waits"   // what a Lambda step still waits for
+)
+
+var statusOrder = []string{statusTunnels, statusWaits}
 
 const (
 	ansiGreen  = "\x1b[32m"
@@ -76,9 +85,9 @@ func (u *ui) line(prefix, colour, format string, args ...any) {
 	u.drawStatus()
 }
 
-// setStatus replaces the status lines shown below the messages on a terminal (none clears them). Off a terminal
-// it does nothing: a log has no place for lines that change.
-func (u *ui) setStatus(lines ...string) {
+// setStatus replaces a section of the status lines shown below the messages on a terminal (no lines clears it).
+// Off a terminal it does nothing: a log has no place for lines that change.
+func (u *ui) setStatus(section string, lines ...string) {
 	if !u.live || u.quiet {
 		return
 	}
@@ -87,8 +96,15 @@ func (u *ui) setStatus(lines ...string) {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if u.sections == nil {
+		u.sections = map[string][]string{}
+	}
+	u.sections[section] = lines
 	u.clearStatus()
-	u.status = lines
+	u.status = nil
+	for _, name := range statusOrder {
+		u.status = append(u.status, u.sections[name]...)
+	}
 	u.drawStatus()
 }
 

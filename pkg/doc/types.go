@@ -66,6 +66,20 @@ type Tunnel struct {
 	Public   string `json:"public"`
 	Server   string `json:"server"`
 	Engine   string `json:"engine"` // native | bore
+	// Activity is what the tunnel carried so far (tunnel status; the native engine only).
+	Activity *Activity `json:"activity,omitempty"`
+}
+
+// Activity is what a tunnel carried: connections open now and in all, bytes each way, when the latest
+// connection came, and the visitors the local service refused.
+type Activity struct {
+	Open           int64  `json:"open"`
+	Total          int64  `json:"total"`
+	BytesIn        int64  `json:"bytesIn"`        // from the functions to the local service
+	BytesOut       int64  `json:"bytesOut"`       // from the local service to the functions
+	Last           string `json:"last,omitempty"` // RFC 3339, when the latest connection was opened
+	LocalErrors    int64  `json:"localErrors"`
+	LastLocalError string `json:"lastLocalError,omitempty"`
 }
 
 // Change is one environment variable changed by a patch.

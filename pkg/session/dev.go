@@ -62,6 +62,9 @@ func (Failed) event() {}
 // ErrInterrupted: a signal stopped the session's start-up.
 var ErrInterrupted = errors.New("interrupted")
 
+// activityEvery is how often a holding session reports what its tunnels carry.
+const activityEvery = time.Second
+
 // dev is one run of Dev: what it opened and patched, so cleanup undoes exactly that.
 type dev struct {
 	opts    DevOptions
@@ -238,8 +241,14 @@ func (s *dev) run(ctx context.Context) error {
 		}
 		s.env.report(Waiting{})
 	}
+	// What the tunnels carry is reported once a second, while the session holds.
+	activity := time.NewTicker(activityEvery)
+	defer activity.Stop()
+	s.env.report(TunnelActivity{Tunnels: s.tunnels.Activity()})
 	for {
 		select {
+		case <-activity.C:
+			s.env.report(TunnelActivity{Tunnels: s.tunnels.Activity()})
 		case code := <-done:
 			return exitCode(code)
 		case sig := <-s.opts.Interrupts:

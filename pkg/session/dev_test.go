@@ -52,12 +52,16 @@ func (r *recorder) report(e Event) {
 	r.events = append(r.events, e)
 }
 
-// kinds names the events in order: "Found", "TunnelStarted", ...
+// kinds names the events in order: "Found", "TunnelStarted", ... The activity reported once a second is left
+// out: how many there are depends on timing (TestDevReportsActivity checks them).
 func (r *recorder) kinds() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var names []string
 	for _, e := range r.events {
+		if _, ok := e.(TunnelActivity); ok {
+			continue
+		}
 		names = append(names, strings.TrimPrefix(fmt.Sprintf("%T", e), "session."))
 	}
 	return strings.Join(names, " ")
@@ -277,4 +281,45 @@ func TestStepsPipeline(t *testing.T) {
 	if len(restores) != 1 || restores[0].State != doc.RestoreRestored {
 		t.Fatalf("restores = %+v", restores)
 	}
+}
+
+// TestDevReportsActivity: while the session holds, what each tunnel carried is reported, with exact byte counts.
+func TestDevReportsActivity(t *testing.T) {
+	f := newFixture(t)
+	f.opts.During = func(ctx context.Context, d *doc.Document) error {
+		tunnels, _ := d.Tunnels()
+		c, err := net.DialTimeout("tcp", tunnels[0].Public, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write([]byte("hello"))
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return err
+		}
+		// Wait until a report shows the connection: the session reports once a second.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if a := f.events.lastActivity(); a != nil && a.Total == 1 && a.BytesIn == 5 && a.BytesOut == 5 && a.Open == 1 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no activity report of the connection: last %+v", f.events.lastActivity())
+	}
+	if err := Dev(t.Context(), doc.New(), f.opts, f.env); err != nil {
+		t.Fatalf("Dev: %v (events %s)", err, f.events.kinds())
+	}
+}
+
+// lastActivity is the first tunnel's activity in the latest TunnelActivity event.
+func (r *recorder) lastActivity() *doc.Activity {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.events) - 1; i >= 0; i-- {
+		if e, ok := r.events[i].(TunnelActivity); ok && len(e.Tunnels) > 0 {
+			return e.Tunnels[0].Activity
+		}
+	}
+	return nil
 }

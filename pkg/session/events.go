@@ -38,6 +38,11 @@ type TunnelStarted struct{ Tunnel doc.Tunnel }
 // TunnelsHeld: a detached process holds the tunnels.
 type TunnelsHeld struct{ PID int }
 
+// TunnelActivity: what each tunnel carried so far (reported once a second while a session holds).
+type TunnelActivity struct{ Tunnels []doc.Tunnel }
+
+func (TunnelActivity) event() {}
+
 // TunnelChanged: a tunnel's start attempt failed and is retried, it left a server for the next, went down,
 // came back, moved to another address or server, or was lost.
 type TunnelChanged struct{ tunnel.Event }

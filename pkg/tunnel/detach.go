@@ -91,21 +91,27 @@ func (st *State) Alive() bool {
 
 // Stop ends the detached session's process: SIGTERM, then SIGKILL once grace has passed (Windows: kill). It
 // returns once the process is gone and removes the record.
-func Stop(ctx context.Context, dir string, st *State, grace time.Duration) error {
+//
+// It returns the record as the process left it: with what its tunnels carried until the end.
+func Stop(ctx context.Context, dir string, st *State, grace time.Duration) (*State, error) {
 	if st.Alive() {
 		if err := terminate(st.PID, false); err != nil {
-			return fmt.Errorf("stopping process %d: %w", st.PID, err)
+			return nil, fmt.Errorf("stopping process %d: %w", st.PID, err)
 		}
 		if !waitGone(ctx, st.PID, grace) {
 			if err := terminate(st.PID, true); err != nil {
-				return fmt.Errorf("killing process %d: %w", st.PID, err)
+				return nil, fmt.Errorf("killing process %d: %w", st.PID, err)
 			}
 			if !waitGone(ctx, st.PID, grace) {
-				return fmt.Errorf("process %d is still running after SIGKILL", st.PID)
+				return nil, fmt.Errorf("process %d is still running after SIGKILL", st.PID)
 			}
 		}
 	}
-	return RemoveState(dir, 0)
+	final := st
+	if last, err := ReadState(dir); err == nil && last.PID == st.PID {
+		final = last
+	}
+	return final, RemoveState(dir, 0)
 }
 
 // waitGone polls until pid has exited: it is not our child, so there is nothing to wait on.
@@ -238,20 +244,48 @@ func Hold(ctx context.Context, in io.Reader, out io.WriteCloser, dir string, opt
 	}
 	defer s.Close()
 	pid := os.Getpid()
-	st := State{PID: pid, Started: time.Now().UTC().Truncate(time.Second), Tunnels: s.Tunnels(), ProcStart: processStartTime(pid)}
+	st := State{PID: pid, Started: time.Now().UTC().Truncate(time.Second), Tunnels: s.Activity(), ProcStart: processStartTime(pid)}
 	if err := WriteState(dir, st); err != nil {
 		answer(ready{Error: err.Error()})
 		return err
 	}
-	defer RemoveState(dir, pid)
-	if err := answer(ready{Tunnels: st.Tunnels, PID: pid, Started: st.Started}); err != nil {
+	// The record goes with this process, except when a signal ends it (`tunnel close`): then it holds the final
+	// activity, for the closer to read before it removes the record.
+	keepRecord := false
+	defer func() {
+		if !keepRecord {
+			RemoveState(dir, pid)
+		}
+	}()
+	if err := answer(ready{Tunnels: s.Tunnels(), PID: pid, Started: st.Started}); err != nil {
 		return fmt.Errorf("reporting to the parent: %w", err)
+	}
+	// ours reports whether the record still names this process: without it nobody can find this process to close
+	// it, so it ends rather than linger (and never writes the record back).
+	ours := func() bool {
+		cur, err := ReadState(dir)
+		return !errors.Is(err, ErrNoSession) && (err != nil || cur.PID == pid)
+	}
+	record := func() bool {
+		if !ours() {
+			return false
+		}
+		st.Tunnels = s.Activity()
+		if err := WriteState(dir, st); err != nil && opts.Logger != nil {
+			opts.Logger.Error("recording the tunnels", "err", err)
+		}
+		return true
 	}
 	watch := time.NewTicker(2 * time.Second)
 	defer watch.Stop()
+	// What the tunnels carry reaches the record at most once a second, and only when it changed.
+	activity := time.NewTicker(time.Second)
+	defer activity.Stop()
+	recorded := s.Activity()
 	for {
 		select {
 		case <-ctx.Done():
+			keepRecord = record()
 			return nil
 		case ev := <-s.Events():
 			if report != nil {
@@ -259,18 +293,38 @@ func Hold(ctx context.Context, in io.Reader, out io.WriteCloser, dir string, opt
 			}
 			switch ev.Kind {
 			case Moved:
-				st.Tunnels = s.Tunnels()
-				if err := WriteState(dir, st); err != nil && opts.Logger != nil {
-					opts.Logger.Error("recording the new public address", "resource", ev.Resource, "err", err)
+				if !record() {
+					return nil
 				}
 			case Lost:
 				return fmt.Errorf("tunnel %s is lost: %w", ev.Resource, ev.Err)
 			}
+		case <-activity.C:
+			if now := s.Activity(); !sameActivity(now, recorded) {
+				if !record() {
+					return nil
+				}
+				recorded = now
+			}
 		case <-watch.C:
-			// Without its record nobody can find this process to close it: end rather than linger.
-			if cur, err := ReadState(dir); errors.Is(err, ErrNoSession) || (err == nil && cur.PID != pid) {
+			if !ours() {
 				return nil
 			}
 		}
 	}
+}
+
+// sameActivity reports whether two views of the tunnels carry the same addresses and activity.
+func sameActivity(a, b []doc.Tunnel) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Public != y.Public || x.Server != y.Server || (x.Activity == nil) != (y.Activity == nil) ||
+			(x.Activity != nil && *x.Activity != *y.Activity) {
+			return false
+		}
+	}
+	return true
 }

@@ -52,7 +52,7 @@ func TestState(t *testing.T) {
 	if _, err := ReadState(dir); err != nil {
 		t.Errorf("the record of another pid was removed: %v", err)
 	}
-	if err := Stop(context.Background(), dir, got, time.Second); err != nil {
+	if _, err := Stop(context.Background(), dir, got, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ReadState(dir); !errors.Is(err, ErrNoSession) {
@@ -78,16 +78,23 @@ func TestHold(t *testing.T) {
 		t.Fatalf("ready = %+v", r)
 	}
 	st, err := ReadState(dir)
-	if err != nil || st.PID != os.Getpid() || st.Tunnels[0] != r.Tunnels[0] || !st.Alive() {
+	if err != nil || st.PID != os.Getpid() || st.Tunnels[0].Public != r.Tunnels[0].Public || st.Tunnels[0].Activity == nil || !st.Alive() {
 		t.Fatalf("state = %+v, %v", st, err)
 	}
 	roundTrip(t, r.Tunnels[0].Public)
+	// What the tunnel carries reaches the record within a second or so.
+	eventually(t, "the activity recorded", func() bool {
+		st, err := ReadState(dir)
+		return err == nil && st.Tunnels[0].Activity != nil && st.Tunnels[0].Activity.Total == 1
+	})
 	cancel()
 	if err := <-held; err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadState(dir); !errors.Is(err, ErrNoSession) {
-		t.Errorf("Hold left its record: %v", err)
+	// Ended by a signal (`tunnel close`), it leaves its record with the final activity for the closer to read.
+	final, err := ReadState(dir)
+	if err != nil || final.Tunnels[0].Activity == nil || final.Tunnels[0].Activity.Total != 1 || final.Tunnels[0].Activity.BytesIn == 0 {
+		t.Fatalf("final record = %+v, %v; want the activity of one connection", final, err)
 	}
 }
 

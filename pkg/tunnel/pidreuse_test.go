@@ -31,7 +31,7 @@ func TestReusedPidIsNeverSignalled(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Were this process signalled, SIGTERM would end the test binary here.
-	if err := Stop(context.Background(), dir, reused, 100*time.Millisecond); err != nil {
+	if _, err := Stop(context.Background(), dir, reused, 100*time.Millisecond); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 	if _, err := ReadState(dir); !errors.Is(err, ErrNoSession) {

@@ -177,7 +177,11 @@ type tunnel struct {
 	link   link
 	server int // index in spec.Servers of the server the link goes through
 	public string
+	past   bore.Activity // what the links that ended carried
 }
+
+// counting is a link that counts what it carries: the native engine's.
+type counting interface{ Activity() bore.Activity }
 
 func (t *tunnel) current() (link, Server, string) {
 	t.mu.Lock()
@@ -190,8 +194,31 @@ func (t *tunnel) set(l link, i int) (previousServer Server, previous string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	previousServer, previous = t.spec.Servers[t.server], t.public
+	if c, ok := t.link.(counting); ok {
+		done := c.Activity()
+		done.Open = 0 // its connections ended with it
+		t.past = t.past.Add(done)
+	}
 	t.link, t.server, t.public = l, i, t.spec.Servers[i].public(l.PublicAddr())
 	return previousServer, previous
+}
+
+// activity is what t carried since it opened, across its links; nil when its engine does not count.
+func (t *tunnel) activity() *doc.Activity {
+	t.mu.Lock()
+	l, a := t.link, t.past
+	t.mu.Unlock()
+	c, ok := l.(counting)
+	if !ok {
+		return nil
+	}
+	a = a.Add(c.Activity())
+	out := &doc.Activity{Open: a.Open, Total: a.Total, BytesIn: a.BytesIn, BytesOut: a.BytesOut,
+		LocalErrors: a.LocalErrors, LastLocalError: a.LastLocalError}
+	if !a.Last.IsZero() {
+		out.Last = a.Last.UTC().Format(time.RFC3339)
+	}
+	return out
 }
 
 func (t *tunnel) doc() doc.Tunnel {
@@ -485,6 +512,18 @@ func (s *Session) Tunnels() []doc.Tunnel {
 	out := make([]doc.Tunnel, 0, len(s.tunnels))
 	for _, t := range s.tunnels {
 		out = append(out, t.doc())
+	}
+	return out
+}
+
+// Activity returns the tunnels, as Tunnels does, with what each carried so far (Activity is nil for a tunnel whose
+// engine does not count: an external bore relays the bytes itself).
+func (s *Session) Activity() []doc.Tunnel {
+	out := make([]doc.Tunnel, 0, len(s.tunnels))
+	for _, t := range s.tunnels {
+		d := t.doc()
+		d.Activity = t.activity()
+		out = append(out, d)
 	}
 	return out
 }
