@@ -13,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stptunnel/stptunnel/pkg/awssim"
-	"github.com/stptunnel/stptunnel/pkg/bore"
-	"github.com/stptunnel/stptunnel/pkg/bore/boretest"
 	"github.com/stptunnel/stptunnel/pkg/tunnel"
 )
 
@@ -37,25 +34,11 @@ func echoThrough(t *testing.T, addr string, payload []byte) {
 // TestDevSaysWhatTheTunnelCarries (off a terminal): a line when the tunnel carries its first connection, and one
 // when the local service refuses a tunnelled connection (the database is down).
 func TestDevSaysWhatTheTunnelCarries(t *testing.T) {
-	sim, err := awssim.New(awssim.Options{Region: "eu-west-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	boreSrv := boretest.Start(t, bore.ServerConfig{})
-	dbPort, stopDB := startTestDatabase(t, 0)
-	sim.PutFunction(awssim.Function{Name: "api", Env: map[string]string{
-		"STP_POSTGRES_DB_CONNECTION_STRING": "postgres://admin:cl0ud@db.cluster-x.eu-west-1.rds.amazonaws.com:5432/app"}})
-	dev := stptunnelCmd(t, sim, "", "dev", "--local", fmt.Sprintf("postgresDb=postgres://app:pw@127.0.0.1:%d/app", dbPort),
-		"--to", boreSrv.Addr().String(), "--state-dir", t.TempDir())
+	w := newWorld(t)
+	dev := stptunnelCmd(t, w.sim, "", "dev", "--local", w.local("pw"), "--to", w.bore.Addr().String(), "--state-dir", t.TempDir())
 	stdout, stderr := newWatchBuffer(), newWatchBuffer()
 	dev.Stdout, dev.Stderr = stdout, stderr
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { dev.Wait(); close(exited) }()
-	defer func() { dev.Process.Kill(); <-exited }()
+	exited := start(t, dev)
 	if !stdout.waitFor(`"patches"`, exited) {
 		t.Fatalf("dev never got ready:\n%s", stderr.String())
 	}
@@ -67,13 +50,13 @@ func TestDevSaysWhatTheTunnelCarries(t *testing.T) {
 	if !stderr.waitFor("✓ Tunnel postgresDb carried its first connection\n", exited) {
 		t.Fatalf("no line for the first connection:\n%s", stderr.String())
 	}
-	stopDB()
+	w.stopDB()
 	c, err := net.Dial("tcp", public)
 	if err == nil {
 		c.Read(make([]byte, 1)) // the server closes it once the client could not reach the local service
 		c.Close()
 	}
-	if !stderr.waitFor("! Tunnel postgresDb: the local service at 127.0.0.1:"+fmt.Sprint(dbPort)+" refused 1 connection: ", exited) {
+	if !stderr.waitFor("! Tunnel postgresDb: the local service at 127.0.0.1:"+fmt.Sprint(w.dbPort)+" refused 1 connection: ", exited) {
 		t.Fatalf("no line for the refused local connection:\n%s", stderr.String())
 	}
 	dev.Process.Signal(syscall.SIGINT)
@@ -87,18 +70,12 @@ func TestDevSaysWhatTheTunnelCarries(t *testing.T) {
 // status` shows the counters (exact bytes) in its table and document; `tunnel close` says what they carried and,
 // under GitHub Actions, adds it to the job summary.
 func TestTunnelStatusAndCloseReportActivity(t *testing.T) {
-	sim, err := awssim.New(awssim.Options{Region: "eu-west-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	boreSrv := boretest.Start(t, bore.ServerConfig{})
-	dbPort, _ := startTestDatabase(t, 0)
+	w := newWorld(t)
 	state, work := t.TempDir(), t.TempDir()
 	summary := filepath.Join(work, "summary.md")
 	run := func(args ...string) (string, string) {
 		t.Helper()
-		cmd := stptunnelCmd(t, sim, "", args...)
+		cmd := stptunnelCmd(t, w.sim, "", args...)
 		cmd.Path = stptunnelBinary(t)
 		cmd.Env = append(cmd.Env, "GITHUB_ACTIONS=true", "GITHUB_STEP_SUMMARY="+summary, "GITHUB_OUTPUT="+filepath.Join(work, "out"))
 		var stdout, stderr strings.Builder
@@ -108,7 +85,7 @@ func TestTunnelStatusAndCloseReportActivity(t *testing.T) {
 		}
 		return stdout.String(), stderr.String()
 	}
-	out, _ := run("tunnel", "open", "--detach", "--local", fmt.Sprintf("db=127.0.0.1:%d", dbPort), "--to", boreSrv.Addr().String(), "--state-dir", state)
+	out, _ := run("tunnel", "open", "--detach", "--local", fmt.Sprintf("db=127.0.0.1:%d", w.dbPort), "--to", w.bore.Addr().String(), "--state-dir", state)
 	var document struct{ Tunnels []struct{ Public string } }
 	json.Unmarshal([]byte(out), &document)
 	public := document.Tunnels[0].Public

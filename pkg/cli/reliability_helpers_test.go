@@ -2,15 +2,21 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stptunnel/stptunnel/pkg/awssim"
+	"github.com/stptunnel/stptunnel/pkg/bore"
+	"github.com/stptunnel/stptunnel/pkg/bore/boretest"
 )
 
 // Helpers shared by the reliability suite (reliability_*_test.go): a watched output buffer, a TCP proxy that can
@@ -285,4 +291,45 @@ func stptunnelBinary(t testing.TB) string {
 		}
 	}
 	return path
+}
+
+// world is what a session test runs against: the emulator holding one function, api, deployed the usual way (its
+// variable names the cloud database), a bore server and a local echo "database" (stopDB stops it).
+type world struct {
+	sim    *awssim.Server
+	bore   *bore.Server
+	dbPort int
+	stopDB func()
+}
+
+const deployedURL = "postgres://admin:Cl0udPw@db.cluster-x.eu-west-1.rds.amazonaws.com:5432/app"
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	sim, err := awssim.New(awssim.Options{Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	sim.PutFunction(awssim.Function{Name: "api", Env: map[string]string{"STP_POSTGRES_DB_CONNECTION_STRING": deployedURL}})
+	w := &world{sim: sim, bore: boretest.Start(t, bore.ServerConfig{})}
+	w.dbPort, w.stopDB = startTestDatabase(t, 0)
+	return w
+}
+
+// local is the --local flag of the world's database, with password.
+func (w *world) local(password string) string {
+	return fmt.Sprintf("postgresDb=postgres://app:%s@127.0.0.1:%d/app", password, w.dbPort)
+}
+
+// start starts cmd and returns a channel closed when it has exited; the test kills it if it still runs.
+func start(t *testing.T, cmd *exec.Cmd) <-chan struct{} {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	return exited
 }

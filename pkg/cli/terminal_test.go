@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,8 +13,6 @@ import (
 
 	"github.com/stptunnel/stptunnel/internal/ptytest"
 	"github.com/stptunnel/stptunnel/pkg/awssim"
-	"github.com/stptunnel/stptunnel/pkg/bore"
-	"github.com/stptunnel/stptunnel/pkg/bore/boretest"
 )
 
 // screen is what a pseudo-terminal showed: everything a program wrote to it, read until it closed.
@@ -45,28 +42,14 @@ func newScreen(t *testing.T) (*screen, *os.File) {
 // TestDevKeepsTheDocumentOffTheScreen: `dev` without a command, on a terminal, writes its document (connection
 // strings, passwords) to STATE_DIR/session.json, mode 0600, and prints only the path.
 func TestDevKeepsTheDocumentOffTheScreen(t *testing.T) {
-	sim, err := awssim.New(awssim.Options{Region: "eu-west-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	boreSrv := boretest.Start(t, bore.ServerConfig{})
-	dbPort, _ := startTestDatabase(t, 0)
+	w := newWorld(t)
 	const password = "Sup3rS3cretLocal"
-	sim.PutFunction(awssim.Function{Name: "api", Env: map[string]string{
-		"STP_POSTGRES_DB_CONNECTION_STRING": "postgres://admin:Cl0udPw@db.cluster-x.eu-west-1.rds.amazonaws.com:5432/app"}})
 	state := t.TempDir()
 	scr, terminal := newScreen(t)
-	dev := stptunnelCmd(t, sim, "", "dev", "--local", fmt.Sprintf("postgresDb=postgres://app:%s@127.0.0.1:%d/app", password, dbPort),
-		"--to", boreSrv.Addr().String(), "--state-dir", state)
+	dev := stptunnelCmd(t, w.sim, "", "dev", "--local", w.local(password), "--to", w.bore.Addr().String(), "--state-dir", state)
 	stderr := newWatchBuffer()
 	dev.Stdout, dev.Stderr = terminal, stderr
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { dev.Wait(); close(exited) }()
-	defer func() { dev.Process.Kill(); <-exited }()
+	exited := start(t, dev)
 	path := filepath.Join(state, "session.json")
 	if !stderr.waitFor("is in "+path, exited) {
 		t.Fatalf("dev did not say where the document is:\n%s", stderr.String())
@@ -84,7 +67,7 @@ func TestDevKeepsTheDocumentOffTheScreen(t *testing.T) {
 	if strings.Contains(scr.buf.String(), password) || strings.Contains(scr.buf.String(), `"patches"`) {
 		t.Fatalf("the document reached the screen:\n%s", scr.buf.String())
 	}
-	if env, _ := sim.Env("api"); !strings.Contains(env["STP_POSTGRES_DB_CONNECTION_STRING"], "rds.amazonaws.com") {
+	if env, _ := w.sim.Env("api"); !strings.Contains(env["STP_POSTGRES_DB_CONNECTION_STRING"], "rds.amazonaws.com") {
 		t.Fatalf("not restored: %v", env)
 	}
 }
@@ -130,26 +113,13 @@ func TestLiveStatusLineWhileLambdaIsSlow(t *testing.T) {
 // TestDevShowsTunnelActivityLive: on a terminal, dev keeps one line per tunnel below the messages with what it
 // carries, redrawn at most once a second.
 func TestDevShowsTunnelActivityLive(t *testing.T) {
-	sim, err := awssim.New(awssim.Options{Region: "eu-west-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	boreSrv := boretest.Start(t, bore.ServerConfig{})
-	dbPort, _ := startTestDatabase(t, 0)
-	sim.PutFunction(awssim.Function{Name: "api", Env: map[string]string{
-		"STP_POSTGRES_DB_CONNECTION_STRING": "postgres://admin:Cl0udPw@db.cluster-x.eu-west-1.rds.amazonaws.com:5432/app"}})
+	w := newWorld(t)
 	scr, terminal := newScreen(t)
 	state := t.TempDir()
-	dev := stptunnelCmd(t, sim, "", "dev", "--local", fmt.Sprintf("postgresDb=postgres://app:pw@127.0.0.1:%d/app", dbPort),
-		"--to", boreSrv.Addr().String(), "--state-dir", state, "--out", filepath.Join(state, "doc.json"))
+	dev := stptunnelCmd(t, w.sim, "", "dev", "--local", w.local("pw"), "--to", w.bore.Addr().String(), "--state-dir", state,
+		"--out", filepath.Join(state, "doc.json"))
 	dev.Stderr = terminal
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { dev.Wait(); close(exited) }()
-	defer func() { dev.Process.Kill(); <-exited }()
+	exited := start(t, dev)
 	if !scr.buf.waitFor("no connection yet", exited) {
 		t.Fatalf("no tunnel line on the screen:\n%q", scr.buf.String())
 	}
