@@ -163,7 +163,7 @@ func describeMarker(value string) string {
 	if err != nil {
 		return "(" + err.Error() + ")"
 	}
-	return fmt.Sprintf("(session marker: session %s of %s since %s; holds the values before of %s)", m.ID, m.By, m.At,
+	return fmt.Sprintf("(session marker: session %s of %s since %s; keeps what %s held before)", m.ID, m.By, m.At,
 		strings.Join(m.KeyNames(), ", "))
 }
 

@@ -245,6 +245,7 @@ func (s *dev) run(ctx context.Context) error {
 	activity := time.NewTicker(activityEvery)
 	defer activity.Stop()
 	s.env.report(TunnelActivity{Tunnels: s.tunnels.Activity()})
+	defer func() { s.env.report(TunnelActivity{Tunnels: s.tunnels.Activity()}) }() // the last word is current
 	for {
 		select {
 		case <-activity.C:
