@@ -392,9 +392,11 @@ func (c *Client) handleConnection(ctx context.Context, id uuid, remote *net.TCPC
 	c.log.Debug("connection open", "id", id.String(), "local", c.localAddr)
 	c.activity.opened()
 	// The relay runs on goroutines of its own: this one's stack has grown deep in the dials, and would be held as
-	// long as the connection lasts (and this one goes back to the workers).
+	// long as the connection lasts (and this one goes back to the workers). The frame reader is not kept for the
+	// connection's life, only the bytes it read past the Accept's answer (none from a bore server).
+	buffered := r.buffered()
 	c.conns.Go(func() {
-		res := relay(ctx, remote, local, r.buffered(), &c.activity.bytesIn, &c.activity.bytesOut)
+		res := relay(ctx, remote, local, buffered, &c.activity.bytesIn, &c.activity.bytesOut)
 		c.activity.closed()
 		c.log.Info("connection closed", "id", id.String(), "bytes_in", res.AToB, "bytes_out", res.BToA, errAttr(res.Err))
 	})

@@ -29,7 +29,8 @@ import (
 //
 // Reported per run: errors (connections that failed or echoed wrong bytes; must be 0), and for each process
 // (service, server, client) its peak RSS in MB (VmHWM) and its peak number of goroutines. The time is that of the
-// 1000 exchanges once all connections are open. Linux only (VmHWM); one iteration takes seconds: -benchtime=1x.
+// 1000 exchanges once all connections are open. The client caps GOMAXPROCS as the CLI's client commands do
+// (LimitClientProcs; GOMAXPROCS in the environment overrides it). Linux only (VmHWM); one iteration takes seconds: -benchtime=1x.
 func BenchmarkConcurrent1000(b *testing.B) {
 	const n = 1000
 	for _, name := range []string{"Direct", "Tunnel"} {
@@ -263,6 +264,7 @@ func runScaleRole(role, arg string, stdin io.Reader, stdout io.Writer) int {
 		defer s.Close()
 		addr, active = s.Addr().String(), func() int64 { return s.Stats().ConnectionsActive }
 	case "client":
+		LimitClientProcs(os.Getenv) // as the CLI's client commands do
 		server, local, _ := strings.Cut(arg, " ")
 		host, port, err := net.SplitHostPort(local)
 		if err != nil {

@@ -60,6 +60,7 @@ func (a *app) boreCommand() *cli.Command {
 
 func (a *app) boreLocal(c *cli.Context) error {
 	a.raiseFileLimit()
+	bore.LimitClientProcs(a.getenv)
 	if err := parseFlagsAfterArg(c); err != nil {
 		return usageError("%v (see --help)", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/stptunnel/stptunnel/pkg/bore"
 	"github.com/stptunnel/stptunnel/pkg/doc"
 	"github.com/stptunnel/stptunnel/pkg/session"
 	"github.com/stptunnel/stptunnel/pkg/statedir"
@@ -52,6 +53,7 @@ func (a *app) dev(c *cli.Context) error {
 		return err
 	}
 	a.raiseFileLimit()
+	bore.LimitClientProcs(a.getenv)
 	return session.Dev(c.Context, d, opts, env)
 }
 
