@@ -38,60 +38,71 @@ var relaySplice = true
 // aToB and bToA, when not nil, count the bytes as they go (one atomic add per chunk): what a connection carries is
 // visible while it lasts, not only once it ends.
 func relay(ctx context.Context, a, b *net.TCPConn, aBuffered []byte, aToB, bToA *atomic.Int64) relayResult {
-	var (
-		res     relayResult
-		errOnce sync.Once
-		wg      sync.WaitGroup
-	)
-	closeBoth := func() {
-		a.Close()
-		b.Close()
-	}
-	fail := func(err error) {
-		if err == nil {
-			return
-		}
-		errOnce.Do(func() {
-			if !errors.Is(err, net.ErrClosed) || ctx.Err() == nil {
-				res.Err = err
-			}
-		})
-		closeBoth()
-	}
-	stop := context.AfterFunc(ctx, closeBoth)
-	defer stop()
+	r := &relayState{ctx: ctx, a: a, b: b}
+	stop := context.AfterFunc(ctx, r.closeBoth)
 	// No deadline left from the handshake (a challenge written under one) may cut the relay short.
 	a.SetDeadline(noDeadline)
 	b.SetDeadline(noDeadline)
+	r.wg.Go(func() { r.res.BToA = r.copy(a, b, nil, bToA) })
+	r.res.AToB = r.copy(b, a, aBuffered, aToB)
+	r.wg.Wait()
+	stop()
+	r.closeBoth()
+	return r.res
+}
 
-	wg.Go(func() {
-		n, err := copyConn(a, b, bToA)
-		res.BToA = n
-		if err != nil {
-			fail(err)
-			return
+// relayState is one relay's shared state. The relay's goroutines hold only a pointer to it in their frames, which
+// stay small: with the copy's frames below them they fit a goroutine's first stack (2 kB).
+type relayState struct {
+	ctx     context.Context
+	a, b    *net.TCPConn
+	res     relayResult
+	errOnce sync.Once
+	wg      sync.WaitGroup
+}
+
+func (r *relayState) closeBoth() {
+	r.a.Close()
+	r.b.Close()
+}
+
+// copy writes buffered to dst, copies src to dst until src's EOF and then half-closes dst; on an error it ends
+// the relay. It returns how many bytes it wrote.
+func (r *relayState) copy(dst, src *net.TCPConn, buffered []byte, counter *atomic.Int64) int64 {
+	n, err := r.writeBuffered(dst, buffered, counter)
+	if err == nil {
+		var m int64
+		m, err = copyConn(dst, src, counter)
+		n += m
+	}
+	if err == nil {
+		err = dst.CloseWrite()
+	}
+	if err != nil {
+		r.fail(err)
+	}
+	return n
+}
+
+// writeBuffered writes what a frame reader read past the handshake; it is not inlined, so that its frame is not
+// held below the copy for the connection's life.
+//
+//go:noinline
+func (r *relayState) writeBuffered(dst *net.TCPConn, buffered []byte, counter *atomic.Int64) (int64, error) {
+	if len(buffered) == 0 {
+		return 0, nil
+	}
+	n, err := dst.Write(buffered)
+	count(counter, n)
+	return int64(n), err
+}
+
+// fail records the relay's first real error and closes both connections.
+func (r *relayState) fail(err error) {
+	r.errOnce.Do(func() {
+		if !errors.Is(err, net.ErrClosed) || r.ctx.Err() == nil {
+			r.res.Err = err
 		}
-		fail(a.CloseWrite())
 	})
-	func() {
-		if len(aBuffered) > 0 {
-			n, err := b.Write(aBuffered)
-			res.AToB += int64(n)
-			count(aToB, n)
-			if err != nil {
-				fail(err)
-				return
-			}
-		}
-		n, err := copyConn(b, a, aToB)
-		res.AToB += n
-		if err != nil {
-			fail(err)
-			return
-		}
-		fail(b.CloseWrite())
-	}()
-	wg.Wait()
-	closeBoth()
-	return res
+	r.closeBoth()
 }

@@ -3,46 +3,13 @@ package bore
 import (
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-func copyRaw(rc, wc syscall.RawConn, counter *atomic.Int64) (int64, error) {
-	if relaySplice {
-		return copyAdaptive(rc, wc, counter)
-	}
-	return copyBuffered(rc, wc, counter)
-}
-
-// copyAdaptive copies src (rc) to dst (wc) until src's EOF: small chunks through a pooled buffer, which costs
-// less than a pipe for a few bytes, and once a read fills a whole buffer (bulk), with splice(2) — no copy
-// through user space — for as long as the chunks stay that large.
-func copyAdaptive(rc, wc syscall.RawConn, counter *atomic.Int64) (int64, error) {
-	bc := newBufferCopier()
-	var sc *spliceCopier // made at the first bulk chunk: most connections never need it
-	var written int64
-	bulk := false
-	for {
-		var n int
-		var err error
-		if bulk {
-			if sc == nil {
-				sc = newSpliceCopier()
-			}
-			n, err = sc.chunk(rc, wc)
-		} else {
-			n, err = bc.chunk(rc, wc)
-		}
-		written += int64(n)
-		count(counter, n)
-		if err != nil || n == 0 {
-			return written, err
-		}
-		bulk = n >= relayBufferSize
-	}
-}
+// canSplice: bulk moves with splice(2), no copy through user space.
+const canSplice = true
 
 // maxSplice is how much one splice moves at most, and the size asked for the pipes (as Go's own splice does).
 const maxSplice = 1 << 20

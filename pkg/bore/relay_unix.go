@@ -12,10 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// relayBufferSize is the size of copyBuffered's pooled buffers.
+// relayBufferSize is the size of the relay's pooled buffers.
 const relayBufferSize = 32 << 10
 
-// bufPool holds copyBuffered's buffers, taken only once bytes are there to read.
+// bufPool holds the relay's buffers, taken only once bytes are there to read.
 var bufPool = sync.Pool{New: func() any { return new([relayBufferSize]byte) }}
 
 // rawIO is read(2) or write(2) as a raw system call: the descriptors are non-blocking, so it never blocks, and
@@ -90,20 +90,6 @@ func newBufferCopier() *bufferCopier {
 	return c
 }
 
-// copyBuffered copies src (rc) to dst (wc) through pooled buffers until src's EOF, counting in counter.
-func copyBuffered(rc, wc syscall.RawConn, counter *atomic.Int64) (int64, error) {
-	c := newBufferCopier()
-	var written int64
-	for {
-		n, err := c.chunk(rc, wc)
-		written += int64(n)
-		count(counter, n)
-		if err != nil || n == 0 {
-			return written, err
-		}
-	}
-}
-
 func ignoringEINTR(f func() (int, error)) (int, error) {
 	for {
 		n, err := f()
@@ -115,7 +101,9 @@ func ignoringEINTR(f func() (int, error)) (int, error) {
 
 // copyConn copies src to dst until src's EOF (nil error) or an error. On Unix it waits for src to be readable
 // without holding a buffer or a pipe — a relayed connection that is idle costs its goroutine's stack and nothing
-// else — then moves what arrived with splice(2) on Linux (zero copy) or through a pooled buffer.
+// else — then moves what arrived through a pooled buffer, which costs less than a pipe for a few bytes, and once a
+// read fills a whole buffer (bulk), on Linux with splice(2) for as long as the chunks stay that large. It is one
+// frame over the chunk's: a relay's goroutine keeps its first, smallest stack.
 func copyConn(dst, src *net.TCPConn, counter *atomic.Int64) (int64, error) {
 	rc, err := src.SyscallConn()
 	if err != nil {
@@ -125,5 +113,26 @@ func copyConn(dst, src *net.TCPConn, counter *atomic.Int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return copyRaw(rc, wc, counter)
+	useSplice := canSplice && relaySplice
+	bc := newBufferCopier()
+	var sc *spliceCopier // made at the first bulk chunk: most connections never need it
+	var written int64
+	bulk := false
+	for {
+		var n int
+		if bulk {
+			if sc == nil {
+				sc = newSpliceCopier()
+			}
+			n, err = sc.chunk(rc, wc)
+		} else {
+			n, err = bc.chunk(rc, wc)
+		}
+		written += int64(n)
+		count(counter, n)
+		if err != nil || n == 0 {
+			return written, err
+		}
+		bulk = useSplice && n >= relayBufferSize
+	}
 }

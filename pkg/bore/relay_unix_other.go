@@ -2,11 +2,16 @@
 
 package bore
 
-import (
-	"sync/atomic"
-	"syscall"
-)
+import "syscall"
 
-func copyRaw(rc, wc syscall.RawConn, counter *atomic.Int64) (int64, error) {
-	return copyBuffered(rc, wc, counter)
+// canSplice: no splice(2) here; bulk goes through pooled buffers too.
+const canSplice = false
+
+// spliceCopier is never made where canSplice is false.
+type spliceCopier struct{}
+
+func newSpliceCopier() *spliceCopier { panic("bore: no splice on this system") }
+
+func (*spliceCopier) chunk(rc, wc syscall.RawConn) (int, error) {
+	panic("bore: no splice on this system")
 }
