@@ -30,7 +30,9 @@
 // checks secrets in constant time, logs each tunnel and connection with byte counts (refusals once per burst, with
 // counts) and exposes counters (Stats). Both relay bytes with correct half-close, waiting for data without
 // holding a buffer or a pipe, moving small chunks through pooled buffers and bulk with splice(2) on Linux, and
-// both leave no goroutine behind once Close (or the cancellation of the context given to Start) returns.
+// both leave no goroutine behind once Close (or the cancellation of the context given to Start) returns. A process
+// whose work is running clients (a developer's side of the tunnels) sets up connections faster at GOMAXPROCS 1:
+// LimitClientProcs.
 //
 // Errors are wrapped so callers can tell the cause with errors.Is: ErrUnreachable (and ErrConnectionRefused),
 // ErrAuth (ErrInvalidSecret, ErrSecretRequired, ErrSecretNotRequired), ErrPortUnavailable, ErrProtocol; an
