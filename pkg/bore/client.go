@@ -395,8 +395,8 @@ func (c *Client) handleConnection(ctx context.Context, id uuid, remote *net.TCPC
 	// long as the connection lasts (and this one goes back to the workers). The frame reader is not kept for the
 	// connection's life, only the bytes it read past the Accept's answer (none from a bore server).
 	buffered := r.buffered()
-	// This frame, and relay's, are small: with the copy's frames below them they fit a goroutine's first stack
-	// (2 kB), which a relayed connection then never grows (less memory, and no stack copied while one is set up).
+	// This frame, and relay's, are small: with the copy's frames below them they fit the smallest stack (2 kB), so
+	// no stack is grown (copied) while a connection is set up, and a relayed connection holds less memory.
 	c.conns.Go(func() {
 		res := relay(ctx, remote, local, buffered, &c.activity.bytesIn, &c.activity.bytesOut)
 		c.activity.closed()

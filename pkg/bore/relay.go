@@ -52,7 +52,7 @@ func relay(ctx context.Context, a, b *net.TCPConn, aBuffered []byte, aToB, bToA 
 }
 
 // relayState is one relay's shared state. The relay's goroutines hold only a pointer to it in their frames, which
-// stay small: with the copy's frames below them they fit a goroutine's first stack (2 kB).
+// stay small: with the copy's frames below them they fit the smallest goroutine stack (2 kB).
 type relayState struct {
 	ctx     context.Context
 	a, b    *net.TCPConn
