@@ -103,7 +103,7 @@ func ignoringEINTR(f func() (int, error)) (int, error) {
 // without holding a buffer or a pipe — a relayed connection that is idle costs its goroutine's stack and nothing
 // else — then moves what arrived through a pooled buffer, which costs less than a pipe for a few bytes, and once a
 // read fills a whole buffer (bulk), on Linux with splice(2) for as long as the chunks stay that large. It is one
-// frame over the chunk's: a relay's goroutine keeps its first, smallest stack.
+// frame over the chunk's: a relay's goroutine fits the smallest stack (2 kB).
 func copyConn(dst, src *net.TCPConn, counter *atomic.Int64) (int64, error) {
 	rc, err := src.SyscallConn()
 	if err != nil {
