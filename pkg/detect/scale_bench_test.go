@@ -329,7 +329,8 @@ func readyInProcess(b *testing.B, env *readyEnv) readyPhases {
 	}
 	lc := lambda.NewFromConfig(aws.Config{Region: "eu-west-1", BaseEndpoint: aws.String(env.sim.URL()),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDAWSSIM", "secret", "")})
-	p := &lambdaenv.Patcher{Client: lc, Journal: journal, Wait: true}
+	p := &lambdaenv.Patcher{Client: lc, Journal: journal, Wait: true,
+		Session: lambdaenv.Session{ID: "benchready01", By: "bench@local", At: "2026-12-02T00:00:00Z"}}
 	if _, err := p.Patch(ctx, plans); err != nil {
 		b.Fatal(err)
 	}
