@@ -33,8 +33,8 @@ func init() {
 		os.Stdout.WriteString("error " + err.Error() + "\n")
 		os.Exit(1)
 	}
-	os.Stdout.WriteString(strconv.FormatUint(lowered.Cur, 10) + " " + strconv.FormatUint(got, 10) + " " +
-		strconv.FormatUint(lim.Cur, 10) + " " + strconv.FormatUint(lim.Max, 10) + "\n")
+	os.Stdout.WriteString(strconv.FormatUint(uint64(lowered.Cur), 10) + " " + strconv.FormatUint(got, 10) + " " +
+		strconv.FormatUint(uint64(lim.Cur), 10) + " " + strconv.FormatUint(uint64(lim.Max), 10) + "\n")
 	os.Exit(0)
 }
 
