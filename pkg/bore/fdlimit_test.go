@@ -56,7 +56,7 @@ func TestRaiseOpenFileLimit(t *testing.T) {
 	// In this process the Go runtime has raised it already: nothing to do, the limit in force is returned.
 	var lim syscall.Rlimit
 	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-	if got, err := RaiseOpenFileLimit(); err != nil || got != lim.Cur {
+	if got, err := RaiseOpenFileLimit(); err != nil || got != uint64(lim.Cur) {
 		t.Errorf("RaiseOpenFileLimit() = %d, %v; want %d (the limit in force)", got, err, lim.Cur)
 	}
 }
