@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stptunnel/stptunnel/internal/echotest"
 	"github.com/stptunnel/stptunnel/pkg/bore"
 	"github.com/stptunnel/stptunnel/pkg/cli"
 )
@@ -445,24 +446,7 @@ func freePort(t *testing.T) int {
 }
 
 func echoService(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
+	ln, _ := echotest.Start(t)
 	return ln.Addr().String()
 }
 

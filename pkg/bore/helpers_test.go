@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stptunnel/stptunnel/internal/echotest"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -81,22 +83,7 @@ func portOf(a net.Addr) int { return a.(*net.TCPAddr).Port }
 func startEcho(t testing.TB) int {
 	t.Helper()
 	l := listenLocal(t)
-	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait)
-	wg.Go(func() {
-		for {
-			c, err := l.AcceptTCP()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(c, c)
-				c.CloseWrite()
-			})
-		}
-	})
-	t.Cleanup(func() { l.Close() }) // before wg.Wait: cleanups run last-registered first
+	echotest.Serve(t, l)
 	return portOf(l.Addr())
 }
 

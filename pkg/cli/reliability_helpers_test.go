@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stptunnel/stptunnel/internal/echotest"
 	"github.com/stptunnel/stptunnel/pkg/awssim"
 	"github.com/stptunnel/stptunnel/pkg/bore"
 	"github.com/stptunnel/stptunnel/pkg/bore/boretest"
@@ -237,38 +238,7 @@ func startTestDatabase(t testing.TB, port int) (int, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(c, c)
-			})
-		}
-	})
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			ln.Close()
-			mu.Lock()
-			for _, c := range conns {
-				c.Close()
-			}
-			mu.Unlock()
-			wg.Wait()
-		})
-	}
-	t.Cleanup(stop)
-	return ln.Addr().(*net.TCPAddr).Port, stop
+	return ln.Addr().(*net.TCPAddr).Port, echotest.Serve(t, ln)
 }
 
 // stptunnelBinary returns a hard link (or copy) of this test binary named stptunnel, as testscript makes: the

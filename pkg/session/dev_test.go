@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/stptunnel/stptunnel/internal/echotest"
 	"github.com/stptunnel/stptunnel/pkg/awssim"
 	"github.com/stptunnel/stptunnel/pkg/bore"
 	"github.com/stptunnel/stptunnel/pkg/bore/boretest"
@@ -69,21 +70,7 @@ func (r *recorder) kinds() string {
 
 // startEcho starts a local echo service (a stand-in database), closed at the end of the test.
 func startEcho(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
+	ln, _ := echotest.Start(t)
 	return ln
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stptunnel/stptunnel/internal/echotest"
 	"github.com/stptunnel/stptunnel/pkg/bore"
 	"github.com/stptunnel/stptunnel/pkg/doc"
 	"github.com/stptunnel/stptunnel/pkg/tunnel/tunneltest"
@@ -83,32 +84,8 @@ func (s *testServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) 
 
 // echoService is a local TCP echo service; it returns its address.
 func echoService(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serveEcho(t, ln)
+	ln, _ := echotest.Start(t)
 	return ln.Addr().String()
-}
-
-// serveEcho echoes what each connection to ln sends, until the end of the test.
-func serveEcho(t *testing.T, ln net.Listener) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
 }
 
 // closedPort returns a loopback address nothing listens on.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stptunnel/stptunnel/internal/echotest"
 	"github.com/stptunnel/stptunnel/pkg/bore"
 )
 
@@ -162,7 +163,7 @@ func echoOn(t *testing.T, port string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveEcho(t, ln)
+	echotest.Serve(t, ln)
 }
 
 // A spec's Port is asked for at start; a start that cannot have it fails rather than taking another.
