@@ -160,16 +160,21 @@ func (p *Patcher) Patch(ctx context.Context, d *doc.Document, resource string) e
 	if err != nil {
 		return err
 	}
-	s, err := sessionOf(d, p.by, p.p.DryRun, p.p.Journal)
-	if err != nil {
-		return err
-	}
-	p.p.Session = markerSession(s)
 	if resource != "" {
 		plans = slices.DeleteFunc(plans, func(pl lambdaenv.Plan) bool {
 			return !slices.ContainsFunc(pl.Bindings, func(b doc.Binding) bool { return b.Resource == resource })
 		})
 	}
+	return p.patch(ctx, d, plans)
+}
+
+// patch patches plans, the plans of d Patch chose.
+func (p *Patcher) patch(ctx context.Context, d *doc.Document, plans []lambdaenv.Plan) error {
+	s, err := sessionOf(d, p.by, p.p.DryRun, p.p.Journal)
+	if err != nil {
+		return err
+	}
+	p.p.Session = markerSession(s)
 	if len(plans) > 0 && !p.p.DryRun {
 		names := make([]string, len(plans))
 		for i, pl := range plans {
@@ -217,7 +222,7 @@ func Patch(ctx context.Context, d *doc.Document, opts PatchOptions, env Env) err
 	}
 	defer state.Close()
 	p.p.Journal = state.Journal
-	if err := p.Patch(ctx, d, ""); err != nil {
+	if err := p.patch(ctx, d, plans); err != nil {
 		return fmt.Errorf("%w\n  functions already patched stay patched: `stptunnel env restore` puts them back (journal %s)",
 			err, state.Journal.Path())
 	}
