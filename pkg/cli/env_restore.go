@@ -12,7 +12,7 @@ import (
 func (a *app) envRestoreCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "restore",
-		Usage: "put every patched variable back, from the document on stdin or the journal in the state dir",
+		Usage: "put every patched variable back, from the document on stdin, the journal in the state dir, or the functions' session markers",
 		Description: "Restores the \"patches\" of the document on stdin or, when stdin is a terminal or empty, everything the\n" +
 			"journal (STATE_DIR/journal.json) holds: the way to finish a session that crashed. A key is put back only\n" +
 			"while it still holds the value the patch wrote; keys changed since (a deploy) are kept and reported.\n" +
