@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/user"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/stptunnel/stptunnel/pkg/detect"
 	"github.com/stptunnel/stptunnel/pkg/doc"
 	"github.com/stptunnel/stptunnel/pkg/lambdaenv"
+	"github.com/stptunnel/stptunnel/pkg/tunnel"
 )
 
 // Working as a team (CONTRACT.md §5): every patch leaves a session marker on the function, so a second developer's
@@ -96,7 +96,6 @@ func probe(ctx context.Context, addrs []string) map[string]bool {
 	alive := make(map[string]bool, len(addrs))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	d := net.Dialer{Timeout: ProbeTimeout}
 	for _, a := range addrs {
 		if _, done := alive[a]; done {
 			continue
@@ -105,11 +104,9 @@ func probe(ctx context.Context, addrs []string) map[string]bool {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := d.DialContext(ctx, "tcp", a)
-			if err != nil {
+			if tunnel.Probe(ctx, a, ProbeTimeout) != nil {
 				return
 			}
-			c.Close()
 			mu.Lock()
 			alive[a] = true
 			mu.Unlock()
