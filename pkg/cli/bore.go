@@ -59,8 +59,7 @@ func (a *app) boreCommand() *cli.Command {
 }
 
 func (a *app) boreLocal(c *cli.Context) error {
-	a.raiseFileLimit()
-	bore.LimitClientProcs(a.getenv)
+	a.relayClient()
 	if err := parseFlagsAfterArg(c); err != nil {
 		return usageError("%v (see --help)", err)
 	}
@@ -192,6 +191,13 @@ func (a *app) boreServer(c *cli.Context) error {
 		return err
 	}
 	return s.Wait()
+}
+
+// relayClient prepares a process that relays a bore client's connections (bore local, dev, tunnel open and its
+// holder): the open-file limit raised, and Go on one thread (bore.LimitClientProcs).
+func (a *app) relayClient() {
+	a.raiseFileLimit()
+	bore.LimitClientProcs(a.getenv)
 }
 
 // raiseFileLimit raises the open-file limit of a command that relays connections (each holds descriptors on

@@ -9,7 +9,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/stptunnel/stptunnel/pkg/bore"
 	"github.com/stptunnel/stptunnel/pkg/doc"
 	"github.com/stptunnel/stptunnel/pkg/session"
 	"github.com/stptunnel/stptunnel/pkg/statedir"
@@ -52,8 +51,7 @@ func (a *app) dev(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	a.raiseFileLimit()
-	bore.LimitClientProcs(a.getenv)
+	a.relayClient()
 	return session.Dev(c.Context, d, opts, env)
 }
 

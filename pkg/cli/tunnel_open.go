@@ -10,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/stptunnel/stptunnel/pkg/bore"
 	"github.com/stptunnel/stptunnel/pkg/doc"
 	"github.com/stptunnel/stptunnel/pkg/session"
 	"github.com/stptunnel/stptunnel/pkg/tunnel"
@@ -37,8 +36,7 @@ func (a *app) tunnelOpenCommand() *cli.Command {
 }
 
 func (a *app) tunnelOpen(c *cli.Context) error {
-	a.raiseFileLimit()
-	bore.LimitClientProcs(a.getenv)
+	a.relayClient()
 	locals, err := a.locals(c)
 	if err != nil {
 		return err
@@ -131,7 +129,7 @@ func (a *app) tunnelHold(c *cli.Context) error {
 	if !ok {
 		return errors.New("the readiness pipe is not closable")
 	}
-	bore.LimitClientProcs(a.getenv)
+	a.relayClient()
 	ctx, cancel := a.interruptible(c.Context)
 	defer cancel()
 	a.ui.info("Holding the tunnels of a detached session (process %d)", os.Getpid())
